@@ -1,0 +1,684 @@
+// The C function table plugins call (vellum_host_api_v1). Each entry checks
+// its arguments, translates C++ errors into status codes and never lets an
+// exception escape.
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "runtime.hpp"
+
+using namespace vellum::host;
+
+struct vellum_txn {
+  std::unique_ptr<Transaction> txn;
+  vellum_plugin* owner;
+};
+
+namespace {
+
+std::string_view sv(vellum_str s) {
+  return s.size && s.data ? std::string_view(s.data, s.size) : std::string_view();
+}
+std::string_view sv(vellum_bytes b) {
+  return b.size && b.data ? std::string_view(reinterpret_cast<const char*>(b.data), b.size)
+                          : std::string_view();
+}
+vellum_str cstr(const std::string& s) { return vellum_str{s.data(), s.size()}; }
+
+vellum_status fail(vellum_status s, std::string msg) {
+  set_last_error(std::move(msg));
+  return s;
+}
+
+// Runs f, mapping exceptions to statuses with last_error set.
+template <class F>
+vellum_status guard(F&& f) noexcept {
+  try {
+    return f();
+  } catch (const StoreError& e) {
+    return fail(e.status, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(VELLUM_ERR_LIMIT, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(VELLUM_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(VELLUM_ERR_INTERNAL, "unknown error");
+  }
+}
+
+bool valid(const vellum_plugin* p) { return p && p->rt; }
+
+// Struct reads: copy min(size, ours) into a zeroed struct (accept larger).
+template <class T>
+bool read_struct(const T* in, T& out) {
+  if (!in || in->struct_size < sizeof(uint32_t)) return false;
+  std::memset(&out, 0, sizeof out);
+  std::memcpy(&out, in, std::min<size_t>(in->struct_size, sizeof out));
+  return true;
+}
+
+bool in_phase(const vellum_plugin* p, std::initializer_list<Phase> phases) {
+  for (auto ph : phases)
+    if (p->phase.load() == ph) return true;
+  return false;
+}
+
+// ---- memory
+void* h_alloc(size_t n) { return std::malloc(n ? n : 1); }
+void h_free(void* p) { std::free(p); }
+
+// ---- errors
+void h_set_error(vellum_plugin*, vellum_str msg) {
+  try {
+    set_plugin_error(std::string(sv(msg)));
+  } catch (...) {
+  }
+}
+vellum_str h_last_error(vellum_plugin*) { return cstr(last_error()); }
+
+// ---- logging
+void h_log(vellum_plugin* self, int32_t level, vellum_str msg) {
+  if (!valid(self)) return;
+  static const spdlog::level::level_enum map[] = {spdlog::level::trace, spdlog::level::debug,
+                                                  spdlog::level::info, spdlog::level::warn,
+                                                  spdlog::level::err};
+  auto lvl = map[std::clamp(level, 0, 4)];
+  try {
+    spdlog::log(lvl, "[{}] {}", self->name, sv(msg));
+  } catch (...) {
+  }
+}
+
+// ---- HTTP
+vellum_status h_register_route(vellum_plugin* self, const vellum_route_v1* in) {
+  // The host owns user from here on, success or not.
+  std::shared_ptr<OwnedUser> user = in ? std::make_shared<OwnedUser>(in->user, in->user_free) : nullptr;
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    vellum_route_v1 r;
+    if (!read_struct(in, r) || !r.method || !r.path || !r.handler)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "route needs method, path and handler");
+    if (!in_phase(self, {Phase::Starting}))
+      return fail(VELLUM_ERR_STATE, "routes can be registered only in start()");
+    std::string method = r.method;
+    static const std::set<std::string> methods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    if (!methods.count(method)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "unsupported method " + method);
+    auto e = std::make_shared<RouteEntry>();
+    e->method = method;
+    try {
+      e->pattern = PathPattern::parse(r.path);
+    } catch (const std::invalid_argument& ex) {
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, std::string("route ") + r.path + ": " + ex.what());
+    }
+    e->flags = r.flags;
+    e->summary = r.summary ? r.summary : "";
+    e->openapi_json = r.openapi_json ? r.openapi_json : "";
+    if (!e->openapi_json.empty() && !nlohmann::json::accept(e->openapi_json))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "openapi_json is not valid JSON");
+    e->plugin = self;
+    e->handler = r.handler;
+    e->user = user;
+    try {
+      self->rt->router.add(e);
+    } catch (const std::runtime_error& ex) {
+      return fail(VELLUM_ERR_CONFLICT, ex.what());
+    }
+    return VELLUM_OK;
+  });
+}
+
+vellum_str h_req_method(vellum_request* r) { return r ? cstr(r->http.method) : vellum_str{}; }
+vellum_str h_req_path(vellum_request* r) { return r ? cstr(r->http.path) : vellum_str{}; }
+vellum_str h_req_query(vellum_request* r) { return r ? cstr(r->http.query) : vellum_str{}; }
+
+vellum_str find_pair(const std::vector<std::pair<std::string, std::string>>& v, std::string_view name,
+                     int* found, bool icase) {
+  for (auto& [k, val] : v)
+    if (icase ? iequals(k, name) : k == name) {
+      if (found) *found = 1;
+      return cstr(val);
+    }
+  if (found) *found = 0;
+  return vellum_str{};
+}
+
+vellum_str h_req_param(vellum_request* r, vellum_str name, int* found) {
+  if (!r) return vellum_str{};
+  return find_pair(r->params, sv(name), found, false);
+}
+
+vellum_str h_req_query_param(vellum_request* r, vellum_str name, int* found) {
+  if (!r) return vellum_str{};
+  if (!r->query_parsed) {
+    std::string_view q = r->http.query;
+    while (!q.empty()) {
+      auto amp = q.find('&');
+      auto part = q.substr(0, amp);
+      auto eq = part.find('=');
+      r->query_params.emplace_back(
+          percent_decode(part.substr(0, eq), true),
+          eq == std::string_view::npos ? "" : percent_decode(part.substr(eq + 1), true));
+      if (amp == std::string_view::npos) break;
+      q.remove_prefix(amp + 1);
+    }
+    r->query_parsed = true;
+  }
+  return find_pair(r->query_params, sv(name), found, false);
+}
+
+vellum_str h_req_header(vellum_request* r, vellum_str name, int* found) {
+  if (!r) return vellum_str{};
+  return find_pair(r->http.headers, sv(name), found, true);
+}
+
+vellum_bytes h_req_body(vellum_request* r) {
+  if (!r) return vellum_bytes{};
+  return vellum_bytes{reinterpret_cast<const uint8_t*>(r->http.body.data()), r->http.body.size()};
+}
+
+vellum_status h_req_principal(vellum_request* r, vellum_principal_v1* out) {
+  if (!r || !out || out->struct_size < sizeof(uint32_t))
+    return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+  vellum_principal_v1 p{};
+  p.struct_size = sizeof p;
+  p.authenticated = 0;  // identity lands with sessions and API tokens
+  const std::string* ua = r->http.header("User-Agent");
+  p.client_ip = cstr(r->http.client_ip);
+  p.user_agent = ua ? cstr(*ua) : vellum_str{};
+  p.request_id = cstr(r->http.request_id);
+  uint32_t caller = out->struct_size;
+  std::memcpy(out, &p, std::min<size_t>(caller, sizeof p));
+  out->struct_size = caller;
+  return VELLUM_OK;
+}
+
+vellum_status h_resp_header(vellum_request* r, vellum_str name, vellum_str value) {
+  return guard([&] {
+    if (!r) return fail(VELLUM_ERR_INVALID_ARGUMENT, "null request");
+    auto n = sv(name), v = sv(value);
+    auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
+    if (n.empty() ||
+        std::any_of(n.begin(), n.end(), [&](char c) { return bad(c) || c == ':' || c == ' '; }) ||
+        std::any_of(v.begin(), v.end(), bad))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "invalid header name or value");
+    std::lock_guard lk(r->mu);
+    if (r->responded) return fail(VELLUM_ERR_STATE, "response already sent");
+    r->resp_headers.emplace_back(n, v);
+    return VELLUM_OK;
+  });
+}
+
+// Sends r's response; releases the PENDING keepalive (the last use of req).
+vellum_status finish(vellum_request* req, HttpResponse&& resp) {
+  std::shared_ptr<vellum_request> hold;
+  {
+    std::lock_guard lk(req->mu);
+    hold = std::move(req->keepalive);
+  }
+  if (!req->respond(std::move(resp)))
+    return fail(VELLUM_ERR_STATE, "response already sent (or the request timed out)");
+  return VELLUM_OK;
+}
+
+vellum_status h_respond(vellum_request* req, uint16_t status, vellum_str content_type, vellum_bytes body) {
+  return guard([&] {
+    if (!req) return fail(VELLUM_ERR_INVALID_ARGUMENT, "null request");
+    if (status < 200 || status > 599) return fail(VELLUM_ERR_INVALID_ARGUMENT, "status must be 200..599");
+    HttpResponse r;
+    r.status = status;
+    r.content_type = std::string(sv(content_type));
+    if (r.content_type.find_first_of("\r\n") != std::string::npos)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "invalid content type");
+    r.body = std::string(sv(body));
+    return finish(req, std::move(r));
+  });
+}
+
+vellum_status h_respond_problem(vellum_request* req, uint16_t status, vellum_str title, vellum_str detail) {
+  return guard([&] {
+    if (!req) return fail(VELLUM_ERR_INVALID_ARGUMENT, "null request");
+    if (status < 400 || status > 599)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "problem status must be 4xx/5xx");
+    return finish(req, problem_response(status, sv(title), sv(detail), req->http.request_id));
+  });
+}
+
+// ---- WebSocket
+vellum_status h_register_websocket(vellum_plugin* self, const vellum_ws_endpoint_v1* in) {
+  std::shared_ptr<OwnedUser> user = in ? std::make_shared<OwnedUser>(in->user, in->user_free) : nullptr;
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    vellum_ws_endpoint_v1 ep;
+    if (!read_struct(in, ep) || !ep.path || !ep.on_message)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "endpoint needs a path and on_message");
+    if (!in_phase(self, {Phase::Starting}))
+      return fail(VELLUM_ERR_STATE, "WebSockets can be registered only in start()");
+    auto w = std::make_shared<WsEntry>();
+    try {
+      w->pattern = PathPattern::parse(ep.path);
+    } catch (const std::invalid_argument& ex) {
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, ex.what());
+    }
+    w->flags = ep.flags;
+    w->summary = ep.summary ? ep.summary : "";
+    w->plugin = self;
+    w->ep = ep;
+    w->user = user;
+    const auto& s = self->rt->cfg.server;
+    w->max_queued_bytes = ep.max_queued_bytes ? ep.max_queued_bytes : s.ws_max_queued_bytes;
+    w->max_message_bytes = ep.max_message_bytes ? ep.max_message_bytes : s.ws_max_message_bytes;
+    try {
+      self->rt->router.add_ws(w);
+    } catch (const std::runtime_error& ex) {
+      return fail(VELLUM_ERR_CONFLICT, ex.what());
+    }
+    return VELLUM_OK;
+  });
+}
+
+vellum_status h_ws_send(vellum_plugin* self, vellum_conn_id conn, int binary, vellum_bytes data) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    auto c = self->rt->hub.find(conn, self);
+    if (!c) return fail(VELLUM_ERR_NOT_FOUND, "connection is closed");
+    return c->send(std::make_shared<const std::string>(sv(data)), binary != 0);
+  });
+}
+
+vellum_status h_ws_close(vellum_plugin* self, vellum_conn_id conn, uint16_t code, vellum_str reason) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    auto c = self->rt->hub.find(conn, self);
+    if (!c) return fail(VELLUM_ERR_NOT_FOUND, "connection is closed");
+    std::string why(sv(reason).substr(0, 123));
+    c->close(code, why);
+    return VELLUM_OK;
+  });
+}
+
+vellum_status h_room_join(vellum_plugin* self, vellum_str room, vellum_conn_id conn) {
+  return guard([&] {
+    if (!valid(self) || room.size == 0) return fail(VELLUM_ERR_INVALID_ARGUMENT, "room name required");
+    vellum_status s = self->rt->hub.join(self, sv(room), conn);
+    return s == VELLUM_OK ? s : fail(s, "connection is closed");
+  });
+}
+vellum_status h_room_leave(vellum_plugin* self, vellum_str room, vellum_conn_id conn) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    vellum_status s = self->rt->hub.leave(self, sv(room), conn);
+    return s == VELLUM_OK ? s : fail(s, "connection is closed");
+  });
+}
+vellum_status h_room_broadcast(vellum_plugin* self, vellum_str room, int binary, vellum_bytes data,
+                               vellum_conn_id except, uint64_t* count) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    uint64_t n = self->rt->hub.broadcast(self, sv(room), std::make_shared<const std::string>(sv(data)),
+                                         binary != 0, except);
+    if (count) *count = n;
+    return VELLUM_OK;
+  });
+}
+
+// ---- events
+vellum_status h_publish(vellum_plugin* self, vellum_str topic, vellum_str payload) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    if (!EventBus::valid_topic(sv(topic))) return fail(VELLUM_ERR_INVALID_ARGUMENT, "invalid topic");
+    if (!nlohmann::json::accept(sv(payload))) return fail(VELLUM_ERR_INVALID_ARGUMENT, "payload is not JSON");
+    self->rt->bus.publish(sv(topic), sv(payload));
+    return VELLUM_OK;
+  });
+}
+
+vellum_status h_subscribe(vellum_plugin* self, vellum_str pattern, vellum_event_fn fn, void* user,
+                          vellum_user_free_fn user_free, uint64_t* out_id) {
+  auto owned = std::make_shared<OwnedUser>(user, user_free);
+  return guard([&] {
+    if (!valid(self) || !fn) return fail(VELLUM_ERR_INVALID_ARGUMENT, "handler required");
+    if (!EventBus::valid_pattern(sv(pattern)))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "invalid topic pattern");
+    uint64_t id = self->rt->bus.subscribe(self, std::string(sv(pattern)), fn, owned);
+    if (out_id) *out_id = id;
+    return VELLUM_OK;
+  });
+}
+
+vellum_status h_unsubscribe(vellum_plugin* self, uint64_t id) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    return self->rt->bus.unsubscribe(self, id) ? VELLUM_OK
+                                               : fail(VELLUM_ERR_NOT_FOUND, "no such subscription");
+  });
+}
+
+// ---- services
+vellum_status h_service_register(vellum_plugin* self, const vellum_service_v1* in) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    vellum_service_v1 s;
+    if (!read_struct(in, s) || !s.name || !s.vtable)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "service needs name and vtable");
+    if (!in_phase(self, {Phase::Creating, Phase::Starting}))
+      return fail(VELLUM_ERR_STATE, "services can be registered only in create() or start()");
+    if (std::find(self->provides.begin(), self->provides.end(), s.name) == self->provides.end())
+      return fail(VELLUM_ERR_INVALID_ARGUMENT,
+                  std::string("service '") + s.name + "' is not in the plugin's provides list");
+    std::string err;
+    vellum_status st = self->rt->services.add(self, s, &err);
+    return st == VELLUM_OK ? st : fail(st, err);
+  });
+}
+
+vellum_status h_service_acquire(vellum_plugin* self, vellum_str name, uint32_t major, uint32_t min_minor,
+                                vellum_service_v1* out, vellum_service_ref** out_ref) {
+  return guard([&] {
+    if (!valid(self) || !out || !out_ref || out->struct_size < sizeof(uint32_t))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    std::string err;
+    vellum_status st = self->rt->services.acquire(self, sv(name), major, min_minor, out, out_ref, &err);
+    return st == VELLUM_OK ? st : fail(st, err);
+  });
+}
+
+void h_service_release(vellum_plugin* self, vellum_service_ref* ref) {
+  if (valid(self) && ref) self->rt->services.release(ref);
+}
+
+// ---- storage
+vellum_status h_txn_begin(vellum_plugin* self, vellum_txn** out) {
+  return guard([&] {
+    if (!valid(self) || !out) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    *out = new vellum_txn{self->rt->store->begin(), self};
+    return VELLUM_OK;
+  });
+}
+vellum_status h_txn_commit(vellum_plugin* self, vellum_txn* t) {
+  std::unique_ptr<vellum_txn> owned(t);
+  return guard([&] {
+    if (!valid(self) || !t || t->owner != self) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad transaction");
+    t->txn->commit();
+    return VELLUM_OK;
+  });
+}
+void h_txn_rollback(vellum_plugin*, vellum_txn* t) {
+  std::unique_ptr<vellum_txn> owned(t);
+  if (t)
+    guard([&] {
+      t->txn->rollback();
+      return VELLUM_OK;
+    });
+}
+
+bool txn_ok(vellum_plugin* self, vellum_txn* t) { return !t || t->owner == self; }
+
+vellum_status h_kv_get(vellum_plugin* self, vellum_txn* t, vellum_bytes key, vellum_buffer* out,
+                       uint64_t* version) {
+  return guard([&] {
+    if (!valid(self) || !out || !txn_ok(self, t)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    auto rec = t ? t->txn->get(self->name, sv(key)) : self->rt->store->get(self->name, sv(key));
+    if (!rec) return fail(VELLUM_ERR_NOT_FOUND, "no such key");
+    out->data = static_cast<uint8_t*>(h_alloc(rec->value.size()));
+    if (!out->data) return fail(VELLUM_ERR_LIMIT, "out of memory");
+    std::memcpy(out->data, rec->value.data(), rec->value.size());
+    out->size = rec->value.size();
+    if (version) *version = rec->version;
+    return VELLUM_OK;
+  });
+}
+
+// A single write outside a transaction is its own durable transaction.
+template <class F>
+vellum_status with_txn(vellum_plugin* self, vellum_txn* t, F&& f) {
+  if (t) return f(*t->txn);
+  auto txn = self->rt->store->begin();
+  vellum_status s = f(*txn);
+  if (s == VELLUM_OK) txn->commit();
+  return s;
+}
+
+vellum_status h_kv_put(vellum_plugin* self, vellum_txn* t, vellum_bytes key, vellum_bytes value,
+                       uint64_t expected, uint64_t* out_version) {
+  return guard([&] {
+    if (!valid(self) || !txn_ok(self, t)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    if (key.size == 0 || key.size > 4096) return fail(VELLUM_ERR_INVALID_ARGUMENT, "keys are 1..4096 bytes");
+    return with_txn(self, t, [&](Transaction& txn) {
+      uint64_t v = txn.put(self->name, sv(key), sv(value), expected);
+      if (out_version) *out_version = v;
+      return VELLUM_OK;
+    });
+  });
+}
+
+vellum_status h_kv_delete(vellum_plugin* self, vellum_txn* t, vellum_bytes key, uint64_t expected) {
+  return guard([&] {
+    if (!valid(self) || !txn_ok(self, t)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    return with_txn(self, t, [&](Transaction& txn) {
+      txn.erase(self->name, sv(key), expected);
+      return VELLUM_OK;
+    });
+  });
+}
+
+vellum_status h_kv_scan(vellum_plugin* self, vellum_txn* t, const vellum_scan_v1* in, vellum_scan_fn fn,
+                        void* user, int* out_more) {
+  return guard([&] {
+    vellum_scan_v1 s;
+    if (!valid(self) || !fn || !read_struct(in, s) || !txn_ok(self, t))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    ScanOptions o;
+    o.start = std::string(sv(s.start));
+    o.end = std::string(sv(s.end));
+    o.prefix = std::string(sv(s.prefix));
+    o.reverse = s.reverse != 0;
+    o.limit = s.limit ? std::min<uint32_t>(s.limit, 10000) : 1000;
+    ScanFn cb = [&](std::string_view k, std::string_view v, uint64_t ver) {
+      return fn(user, vellum_bytes{reinterpret_cast<const uint8_t*>(k.data()), k.size()},
+                vellum_bytes{reinterpret_cast<const uint8_t*>(v.data()), v.size()}, ver) != 0;
+    };
+    bool more = t ? t->txn->scan(self->name, o, cb) : self->rt->store->scan(self->name, o, cb);
+    if (out_more) *out_more = more ? 1 : 0;
+    return VELLUM_OK;
+  });
+}
+
+// Adapts the C barrier to the store's interface.
+class PluginBarrier : public Barrier {
+ public:
+  explicit PluginBarrier(const vellum_barrier_v1& b)
+      : b_(b), user_(b.user, b.user_free), name_(b.name ? b.name : "plugin") {}
+  std::string name() const override { return name_; }
+  std::string seal(std::string_view ctx, std::string_view in) override {
+    return call(b_.seal, ctx, in, "seal");
+  }
+  std::string unseal(std::string_view ctx, std::string_view in) override {
+    return call(b_.unseal, ctx, in, "unseal");
+  }
+
+ private:
+  std::string call(vellum_barrier_fn fn, std::string_view ctx, std::string_view in, const char* what) {
+    vellum_buffer out{};
+    take_plugin_error();
+    vellum_status s = fn(user_.user, vellum_bytes{reinterpret_cast<const uint8_t*>(ctx.data()), ctx.size()},
+                         vellum_bytes{reinterpret_cast<const uint8_t*>(in.data()), in.size()}, &out);
+    std::unique_ptr<uint8_t, decltype(&h_free)> owned(out.data, &h_free);
+    if (s != VELLUM_OK)
+      throw StoreError(s == VELLUM_ERR_UNAVAILABLE ? s : VELLUM_ERR_INTERNAL,
+                       std::string("storage barrier ") + what + " failed: " + take_plugin_error());
+    return std::string(reinterpret_cast<const char*>(out.data), out.size);
+  }
+  vellum_barrier_v1 b_;
+  OwnedUser user_;
+  std::string name_;
+};
+
+vellum_status h_set_barrier(vellum_plugin* self, const vellum_barrier_v1* in) {
+  vellum_barrier_v1 b{};
+  bool ok = read_struct(in, b) && b.seal && b.unseal;
+  return guard([&] {
+    if (!valid(self) || !ok) {
+      if (in && in->user_free) in->user_free(in->user);
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "barrier needs seal and unseal");
+    }
+    auto barrier = std::make_shared<PluginBarrier>(b);  // owns user from here
+    if (!in_phase(self, {Phase::Creating}))
+      return fail(VELLUM_ERR_STATE, "the barrier can be installed only in create()");
+    if (self->rt->barrier_installed.exchange(true))
+      return fail(VELLUM_ERR_CONFLICT, "a storage barrier is already installed");
+    self->rt->store->set_barrier(barrier);
+    spdlog::info("storage barrier '{}' installed by plugin '{}'", barrier->name(), self->name);
+    return VELLUM_OK;
+  });
+}
+
+// ---- audit
+vellum_status h_audit_append(vellum_plugin* self, const vellum_audit_record_v1* in) {
+  return guard([&] {
+    vellum_audit_record_v1 r;
+    if (!valid(self) || !read_struct(in, r) || !r.action)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "record needs an action");
+    Audit::Record rec;
+    rec.plugin = self->name;
+    rec.action = r.action;
+    rec.resource = r.resource ? r.resource : "";
+    rec.outcome = r.outcome;
+    if (r.details_json) {
+      rec.details_json = r.details_json;
+      auto j = nlohmann::json::parse(rec.details_json, nullptr, false);
+      if (!j.is_object()) return fail(VELLUM_ERR_INVALID_ARGUMENT, "details_json must be a JSON object");
+    }
+    if (r.request) {
+      rec.request_id = r.request->http.request_id;
+      rec.client_ip = r.request->http.client_ip;
+    }
+    try {
+      self->rt->audit->append(rec, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    } catch (const std::exception& e) {
+      spdlog::error("audit append failed for plugin '{}': {}", self->name, e.what());
+      return fail(VELLUM_ERR_UNAVAILABLE, "the audit log cannot be written");
+    }
+    return VELLUM_OK;
+  });
+}
+
+// ---- timers
+vellum_status h_timer_start(vellum_plugin* self, uint64_t delay_ms, uint64_t interval_ms, vellum_timer_fn fn,
+                            void* user, vellum_user_free_fn user_free, uint64_t* out_id) {
+  auto owned = std::make_shared<OwnedUser>(user, user_free);
+  return guard([&] {
+    if (!valid(self) || !fn) return fail(VELLUM_ERR_INVALID_ARGUMENT, "timer needs a callback");
+    uint64_t id = self->rt->timers.start(self, delay_ms, interval_ms, fn, owned);
+    if (out_id) *out_id = id;
+    return VELLUM_OK;
+  });
+}
+vellum_status h_timer_cancel(vellum_plugin* self, uint64_t id) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    return self->rt->timers.cancel(self, id) ? VELLUM_OK : fail(VELLUM_ERR_NOT_FOUND, "no such timer");
+  });
+}
+
+// ---- metrics
+vellum_status h_metric_register(vellum_plugin* self, int32_t kind, vellum_str name, vellum_str help,
+                                uint64_t* id) {
+  return guard([&] {
+    if (!valid(self) || !id) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    if (!in_phase(self, {Phase::Creating, Phase::Starting}))
+      return fail(VELLUM_ERR_STATE, "metrics can be registered only in create() or start()");
+    std::string err;
+    vellum_status s = self->rt->metrics.register_metric(self, kind, sv(name), sv(help), id, &err);
+    return s == VELLUM_OK ? s : fail(s, err);
+  });
+}
+vellum_status h_metric_record(vellum_plugin* self, uint64_t id, double v) {
+  if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+  vellum_status s = self->rt->metrics.record(id, v);
+  return s == VELLUM_OK ? s : fail(s, "unknown metric or invalid value");
+}
+
+// ---- randomness, time, authorization
+vellum_status h_random_bytes(vellum_plugin*, uint8_t* out, size_t n) {
+  if (!out && n) return fail(VELLUM_ERR_INVALID_ARGUMENT, "null buffer");
+  if (n > INT32_MAX) return fail(VELLUM_ERR_INVALID_ARGUMENT, "too many bytes");
+  return RAND_bytes(out, static_cast<int>(n)) == 1 ? VELLUM_OK
+                                                   : fail(VELLUM_ERR_INTERNAL, "RAND_bytes failed");
+}
+
+int64_t h_now_ms(vellum_plugin*) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+vellum_status h_authorize(vellum_plugin* self, vellum_request* req, vellum_str, vellum_str, vellum_str) {
+  if (!valid(self) || !req) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+  // Deny by default. Without identity no principal is authenticated, so the
+  // owner/admin rule cannot match yet.
+  return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
+}
+
+const vellum_host_api_v1 kApi = [] {
+  vellum_host_api_v1 a{};
+  a.struct_size = sizeof a;
+  a.abi_major = VELLUM_ABI_MAJOR;
+  a.abi_minor = VELLUM_ABI_MINOR;
+  a.host_version = "0.1.0";
+  a.alloc = h_alloc;
+  a.free = h_free;
+  a.set_error = h_set_error;
+  a.last_error = h_last_error;
+  a.log = h_log;
+  a.register_route = h_register_route;
+  a.req_method = h_req_method;
+  a.req_path = h_req_path;
+  a.req_query = h_req_query;
+  a.req_param = h_req_param;
+  a.req_query_param = h_req_query_param;
+  a.req_header = h_req_header;
+  a.req_body = h_req_body;
+  a.req_principal = h_req_principal;
+  a.resp_header = h_resp_header;
+  a.respond = h_respond;
+  a.respond_problem = h_respond_problem;
+  a.register_websocket = h_register_websocket;
+  a.ws_send = h_ws_send;
+  a.ws_close = h_ws_close;
+  a.room_join = h_room_join;
+  a.room_leave = h_room_leave;
+  a.room_broadcast = h_room_broadcast;
+  a.publish = h_publish;
+  a.subscribe = h_subscribe;
+  a.unsubscribe = h_unsubscribe;
+  a.service_register = h_service_register;
+  a.service_acquire = h_service_acquire;
+  a.service_release = h_service_release;
+  a.txn_begin = h_txn_begin;
+  a.txn_commit = h_txn_commit;
+  a.txn_rollback = h_txn_rollback;
+  a.kv_get = h_kv_get;
+  a.kv_put = h_kv_put;
+  a.kv_delete = h_kv_delete;
+  a.kv_scan = h_kv_scan;
+  a.set_barrier = h_set_barrier;
+  a.audit_append = h_audit_append;
+  a.timer_start = h_timer_start;
+  a.timer_cancel = h_timer_cancel;
+  a.metric_register = h_metric_register;
+  a.metric_record = h_metric_record;
+  a.random_bytes = h_random_bytes;
+  a.now_ms = h_now_ms;
+  a.authorize = h_authorize;
+  return a;
+}();
+
+}  // namespace
+
+namespace vellum::host {
+const vellum_host_api_v1* Runtime::api() { return &kApi; }
+}  // namespace vellum::host

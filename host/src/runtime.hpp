@@ -1,0 +1,355 @@
+// The host runtime: loaded plugins, routing, WebSocket connections and rooms,
+// the event bus, the service registry, metrics, timers and audit. Transport
+// code (server.cpp) and the C table (host_api.cpp) both drive it; neither the
+// runtime nor the table includes Beast.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <vellum/abi.h>
+
+#include "config.hpp"
+#include "http_types.hpp"
+#include "storage/store.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace vellum::host {
+class Runtime;
+
+// A user pointer with its free callback, freed exactly once.
+struct OwnedUser {
+  void* user = nullptr;
+  vellum_user_free_fn free_fn = nullptr;
+  OwnedUser(void* u, vellum_user_free_fn f) : user(u), free_fn(f) {}
+  OwnedUser(const OwnedUser&) = delete;
+  OwnedUser& operator=(const OwnedUser&) = delete;
+  ~OwnedUser() {
+    if (free_fn) free_fn(user);
+  }
+};
+
+enum class PluginState { Loaded, Created, Started, Stopped, Failed, Disabled };
+const char* to_string(PluginState s);
+enum class Phase { None, Creating, Starting, Running, Stopping, Destroyed };
+
+}  // namespace vellum::host
+
+// The host's record of one plugin (opaque to plugins).
+struct vellum_plugin {
+  vellum::host::Runtime* rt = nullptr;
+  vellum::host::PluginConfig config;
+  vellum_plugin_v1_info info{};  // zero-extended copy of the plugin's descriptor
+  std::string name, version, description, path, sha256;
+  std::vector<std::string> requires_list, provides;
+  void* instance = nullptr;
+  std::atomic<vellum::host::PluginState> state{vellum::host::PluginState::Loaded};
+  std::atomic<vellum::host::Phase> phase{vellum::host::Phase::None};
+  std::string error;  // why it failed or was disabled
+  std::atomic<uint64_t> call_errors{0};
+};
+
+namespace vellum::host {
+
+// ---------------------------------------------------------------- routing
+struct PathPattern {
+  std::string text;
+  std::vector<std::string> segments;               // "{name}" = parameter
+  static PathPattern parse(const std::string& p);  // throws std::invalid_argument
+  bool match(std::string_view path, std::vector<std::pair<std::string, std::string>>* params) const;
+};
+
+struct RouteEntry {
+  std::string method;
+  PathPattern pattern;
+  uint32_t flags = 0;
+  std::string summary, openapi_json;
+  vellum_plugin* plugin = nullptr;  // nullptr for host routes
+  vellum_http_handler_fn handler = nullptr;
+  std::shared_ptr<OwnedUser> user;
+  std::function<void(vellum_request&)> native;  // host routes
+};
+
+struct WsEntry {
+  PathPattern pattern;
+  uint32_t flags = 0;
+  std::string summary;
+  vellum_plugin* plugin = nullptr;
+  vellum_ws_endpoint_v1 ep{};
+  std::shared_ptr<OwnedUser> user;
+  uint64_t max_queued_bytes = 0, max_message_bytes = 0;
+};
+
+class Router {
+ public:
+  void add(std::shared_ptr<RouteEntry> r);  // throws StoreError-like std::runtime_error on conflict
+  void add_ws(std::shared_ptr<WsEntry> w);
+  struct Match {
+    std::shared_ptr<RouteEntry> route;
+    std::vector<std::pair<std::string, std::string>> params;
+    std::vector<std::string> allowed;  // methods matching the path when the method did not
+  };
+  Match match(std::string_view method, std::string_view path) const;
+  std::shared_ptr<WsEntry> match_ws(std::string_view path,
+                                    std::vector<std::pair<std::string, std::string>>* params) const;
+  std::vector<std::shared_ptr<RouteEntry>> routes() const;
+  std::vector<std::shared_ptr<WsEntry>> websockets() const;
+  void remove_plugin(const vellum_plugin* p);
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::vector<std::shared_ptr<RouteEntry>> routes_;
+  std::vector<std::shared_ptr<WsEntry>> ws_;
+};
+
+}  // namespace vellum::host
+
+// One HTTP request in flight (opaque to plugins).
+struct vellum_request {
+  vellum::host::HttpRequest http;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::vector<std::pair<std::string, std::string>> query_params;
+  bool query_parsed = false;
+  vellum::host::HeaderList resp_headers;
+  std::shared_ptr<vellum::host::RouteEntry> route;
+  // Set by the transport; called exactly once with the response.
+  std::function<void(vellum::host::HttpResponse&&)> complete;
+  std::atomic<bool> responded{false};
+  std::shared_ptr<vellum_request> keepalive;  // holds a PENDING request until respond()
+  std::mutex mu;
+  bool respond(vellum::host::HttpResponse&& r);  // false if already responded
+};
+
+struct vellum_service_ref {
+  std::string name;
+  vellum_plugin* provider = nullptr;
+  vellum_plugin* consumer = nullptr;
+};
+
+namespace vellum::host {
+
+// ---------------------------------------------------------------- WebSockets
+class WsConnection {
+ public:
+  virtual ~WsConnection() = default;
+  // Queue a message; VELLUM_ERR_LIMIT if the queue bound is exceeded (the
+  // connection then closes with 1008).
+  virtual vellum_status send(std::shared_ptr<const std::string> data, bool binary) = 0;
+  virtual void close(uint16_t code, std::string reason) = 0;
+};
+
+class WsHub {
+ public:
+  vellum_conn_id next_id() { return ++last_id_; }
+  void add(vellum_conn_id id, std::weak_ptr<WsConnection> c, vellum_plugin* owner);
+  void remove(vellum_conn_id id);  // leaves all rooms
+  std::shared_ptr<WsConnection> find(vellum_conn_id id, const vellum_plugin* owner) const;
+  vellum_status join(const vellum_plugin* p, std::string_view room, vellum_conn_id id);
+  vellum_status leave(const vellum_plugin* p, std::string_view room, vellum_conn_id id);
+  uint64_t broadcast(const vellum_plugin* p, std::string_view room, std::shared_ptr<const std::string> data,
+                     bool binary, vellum_conn_id except);
+  size_t size() const;
+  void close_all(uint16_t code, const std::string& reason);
+
+ private:
+  struct Conn {
+    std::weak_ptr<WsConnection> conn;
+    vellum_plugin* owner;
+    std::set<std::string> rooms;
+  };
+  std::atomic<vellum_conn_id> last_id_{0};
+  mutable std::mutex mu_;
+  std::unordered_map<vellum_conn_id, Conn> conns_;
+  std::unordered_map<std::string, std::set<vellum_conn_id>> rooms_;  // "<plugin>\0<room>"
+};
+
+// ---------------------------------------------------------------- events
+class EventBus {
+ public:
+  uint64_t subscribe(vellum_plugin* p, std::string pattern, vellum_event_fn fn,
+                     std::shared_ptr<OwnedUser> user);
+  bool unsubscribe(const vellum_plugin* p, uint64_t id);
+  void unsubscribe_all(const vellum_plugin* p);
+  size_t publish(std::string_view topic, std::string_view payload);
+  static bool valid_topic(std::string_view t);
+  static bool valid_pattern(std::string_view p);
+  static bool matches(std::string_view pattern, std::string_view topic);
+
+ private:
+  struct Sub {
+    uint64_t id;
+    vellum_plugin* plugin;
+    std::string pattern;
+    vellum_event_fn fn;
+    std::shared_ptr<OwnedUser> user;
+  };
+  std::mutex mu_;
+  uint64_t last_id_ = 0;
+  std::vector<std::shared_ptr<Sub>> subs_;
+};
+
+// ---------------------------------------------------------------- services
+class ServiceRegistry {
+ public:
+  vellum_status add(vellum_plugin* provider, const vellum_service_v1& svc, std::string* err);
+  vellum_status acquire(vellum_plugin* consumer, std::string_view name, uint32_t major, uint32_t min_minor,
+                        vellum_service_v1* out, vellum_service_ref** ref, std::string* err);
+  void release(vellum_service_ref* ref);
+  // Blocks until nobody holds a reference to the provider's services (or timeout).
+  bool wait_unused(const vellum_plugin* provider, std::chrono::milliseconds timeout);
+  void remove_provider(const vellum_plugin* provider);
+  struct Info {
+    std::string name, provider;
+    uint32_t major, minor;
+    size_t refs;
+  };
+  std::vector<Info> list() const;
+
+ private:
+  struct Entry {
+    vellum_plugin* provider;
+    std::string name;
+    uint32_t major, minor;
+    const void* vtable;
+    void* instance;
+    size_t refs = 0;
+  };
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Entry> entries_;
+};
+
+// ---------------------------------------------------------------- metrics
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  void observe_request(std::string_view method, std::string_view route, uint16_t status, double seconds);
+  void ws_opened();
+  void ws_closed();
+  void plugin_error(std::string_view plugin);
+  vellum_status register_metric(const vellum_plugin* p, int32_t kind, std::string_view name,
+                                std::string_view help, uint64_t* id, std::string* err);
+  vellum_status record(uint64_t id, double v);
+  std::string render() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------- audit
+class Audit {
+ public:
+  Audit(Store& store, bool fail_closed);
+  struct Record {
+    std::string actor, action, resource, request_id, client_ip, details_json, plugin;
+    int32_t outcome = 0;
+  };
+  // Appends durably; throws StoreError on failure.
+  void append(const Record& r, int64_t now_ms);
+  bool fail_closed() const { return fail_closed_; }
+
+ private:
+  Store& store_;
+  bool fail_closed_;
+  std::mutex mu_;
+  bool loaded_ = false;
+  uint64_t seq_ = 0;
+  std::string last_hash_;
+};
+
+// ---------------------------------------------------------------- timers
+class Timers {
+ public:
+  explicit Timers(boost::asio::io_context& io);
+  ~Timers();
+  uint64_t start(vellum_plugin* p, uint64_t delay_ms, uint64_t interval_ms, vellum_timer_fn fn,
+                 std::shared_ptr<OwnedUser> user);
+  bool cancel(const vellum_plugin* p, uint64_t id);
+  void cancel_all(const vellum_plugin* p);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------- runtime
+class Runtime {
+ public:
+  Runtime(Config cfg, boost::asio::io_context& io);
+  ~Runtime();
+  static const vellum_host_api_v1* api();
+
+  // Load shared objects, check ABI and pins, validate descriptors and order
+  // them by `requires`. Throws std::runtime_error naming the plugin and the fix.
+  void load_plugins();
+  // check-config: ask every loaded plugin to validate its table. Returns errors.
+  std::vector<std::string> validate_plugin_configs();
+  // Opens storage (and the audit log) — needed before create.
+  void open_storage();
+  // create + start in dependency order. Throws if a required plugin fails.
+  void start_plugins();
+  // stop in reverse order, then destroy.
+  void stop_plugins();
+
+  void handle_http(const std::shared_ptr<vellum_request>& req);
+  std::shared_ptr<WsEntry> match_ws(std::string_view path,
+                                    std::vector<std::pair<std::string, std::string>>* p) {
+    return router.match_ws(path, p);
+  }
+  bool ready() const { return ready_.load(); }
+  std::string plugins_json() const;
+  std::string openapi_json() const;
+
+  Config cfg;
+  boost::asio::io_context& io;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Audit> audit;
+  Router router;
+  WsHub hub;
+  EventBus bus;
+  ServiceRegistry services;
+  Metrics metrics;
+  Timers timers;
+  std::vector<std::unique_ptr<vellum_plugin>> plugins;  // in start order
+  std::atomic<bool> barrier_installed{false};
+  std::atomic<bool> stopping{false};
+
+  // Called for every error status a plugin callback returns.
+  void count_plugin_error(vellum_plugin* p);
+
+ private:
+  void add_host_routes();
+  void fail_plugin(vellum_plugin* p, const std::string& why);
+  std::atomic<bool> ready_{false};
+};
+
+// Maps an ABI status to an HTTP status.
+uint16_t http_status_for(vellum_status s);
+std::string_view status_name(vellum_status s);
+
+// The calling thread's last host-call error (for host->last_error).
+void set_last_error(std::string msg);
+const std::string& last_error();
+// The message a plugin attached with host->set_error before returning.
+void set_plugin_error(std::string msg);
+std::string take_plugin_error();
+
+std::string sha256_hex(std::string_view data);
+std::string sha256_file_hex(const std::string& path);  // throws std::runtime_error
+
+}  // namespace vellum::host
