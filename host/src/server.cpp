@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <optional>
+#include <thread>
 
 #include "runtime.hpp"
 #include "tls.hpp"
@@ -205,8 +206,11 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
     if (queue_.empty()) {
       if (close_after_flush_) {
         closing_ = true;
-        ws_.async_close(*close_after_flush_, [self = this->shared_from_this()](beast::error_code) {
-          // The read loop sees the close and tears down.
+        close_pending_ = true;
+        ws_.async_close(*close_after_flush_, [self = this->shared_from_this()](beast::error_code ec) {
+          // Our close handshake is over (or failed): now the connection is gone.
+          self->close_pending_ = false;
+          self->teardown(ec ? 1006 : static_cast<uint16_t>(self->close_after_flush_->code));
         });
       }
       return;
@@ -225,6 +229,7 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
 
   void do_read() {
     ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec && self->close_pending_) return;  // the close handler tears down
       if (ec) {
         uint16_t code = 1006;
         if (ec == websocket::error::closed) code = self->ws_.reason().code;
@@ -248,8 +253,13 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
       sh_.rt.metrics.ws_closed();
       if (ep_->ep.on_close) ep_->ep.on_close(ep_->user->user, id_, code ? code : 1005);
     }
-    beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().close(ec);
+    // Beast has already torn the stream down after a close handshake or a
+    // protocol failure (and lingers so the peer reads our close frame); only
+    // a transport failure leaves a socket for us to close.
+    if (code == 1006) {
+      beast::error_code ec;
+      beast::get_lowest_layer(ws_).socket().close(ec);
+    }
   }
 
   Shared& sh_;
@@ -260,7 +270,7 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
   std::deque<Out> queue_;
   std::atomic<uint64_t> queued_bytes_{0};
   std::optional<websocket::close_reason> close_after_flush_;
-  bool writing_ = false, accepted_ = false, opened_ = false;
+  bool writing_ = false, accepted_ = false, opened_ = false, close_pending_ = false;
   std::atomic<bool> closing_{false}, closed_{false};
 };
 
@@ -566,6 +576,10 @@ void Server::shutdown(std::chrono::milliseconds grace) {
       spdlog::warn("shutdown: {} request(s) still in flight after the grace period", sh.inflight.n);
   }
   sh.rt.hub.close_all(1001, "server shutting down");
+  // Give the close handshakes a moment to reach the clients before the I/O stops.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (sh.rt.hub.size() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 }  // namespace vellum::host

@@ -484,19 +484,22 @@ class Host {
   class Metric {
    public:
     Metric() = default;
-    Metric(Host h, uint64_t id) : host_(h), id_(id) {}
+    Metric(const vellum_host_api_v1* api, vellum_plugin* self, uint64_t id)
+        : api_(api), self_(self), id_(id) {}
+    // counter: add v; gauge: set to v; histogram: observe v.
     void record(double v) const noexcept {
-      if (host_) host_->api_->metric_record(host_->self_, id_, v);
+      if (api_) api_->metric_record(self_, id_, v);
     }
 
    private:
-    std::optional<Host> host_;
+    const vellum_host_api_v1* api_ = nullptr;
+    vellum_plugin* self_ = nullptr;
     uint64_t id_ = 0;
   };
   Metric metric(int32_t kind, std::string_view name, std::string_view help) const {
     uint64_t id = 0;
     check(api_->metric_register(self_, kind, to_c(name), to_c(help), &id));
-    return Metric(*this, id);
+    return Metric(api_, self_, id);
   }
 
   // ---- randomness and time

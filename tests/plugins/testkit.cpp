@@ -1,0 +1,208 @@
+// The test plugin: exercises every part of the ABI through the C++ SDK.
+#include <vellum/sdk.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace {
+
+// A tiny service other plugins acquire ("greeter" 1.2).
+struct greeter_v1 {
+  uint32_t struct_size;
+  int (*greet)(void* instance, const char* who, char* out, size_t out_size);
+};
+
+class Testkit : public vellum::Plugin {
+ public:
+  static constexpr const char* kName = "testkit";
+  static constexpr const char* kVersion = "1.0.0";
+  static constexpr const char* kDescription = "Exercises the ABI in tests";
+  static constexpr const char* kProvides[] = {"greeter", nullptr};
+
+  static void validate(std::string_view config) {
+    if (config.find("\"invalid\"") != std::string_view::npos)
+      throw vellum::Error(VELLUM_ERR_INVALID_ARGUMENT, "key 'invalid' is not allowed here");
+  }
+
+  Testkit(vellum::Host& host, std::string_view config) : Plugin(host), greeting_(config) {
+    vtable_.struct_size = sizeof vtable_;
+    vtable_.greet = [](void* inst, const char* who, char* out, size_t n) -> int {
+      auto* self = static_cast<Testkit*>(inst);
+      std::string s = "hello " + std::string(who) + " (" + std::to_string(++self->greets_) + ")";
+      std::snprintf(out, n, "%s", s.c_str());
+      return 0;
+    };
+    host.provide("greeter", 1, 2, &vtable_, this);
+    hits_ = host.metric(VELLUM_METRIC_COUNTER, "echo_total", "Echo requests");
+  }
+
+  void start() override {
+    auto& h = host();
+    // "start_delay_ms": N makes start() slow, to observe /readyz while starting.
+    if (auto at = greeting_.find("\"start_delay_ms\":"); at != std::string::npos)
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(greeting_.substr(at + 17))));
+    h.route(
+        "GET", "/v1/test/echo",
+        [](vellum::Request& req) {
+          auto msg = req.query_param("msg").value_or("");
+          req.set_header("X-Echo", "1");
+          req.respond(200, "text/plain", msg);
+        },
+        VELLUM_ROUTE_PUBLIC, "Echo the msg query parameter");
+    h.route(
+        "POST", "/v1/test/echo",
+        [this](vellum::Request& req) {
+          hits_.record(1);
+          req.respond(200, "application/octet-stream", req.body());
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/params/{a}/x/{b}",
+        [](vellum::Request& req) {
+          req.json(200, "{\"a\":\"" + std::string(*req.param("a")) + "\",\"b\":\"" +
+                            std::string(*req.param("b")) + "\"}");
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/throw",
+        [](vellum::Request&) -> void { throw std::runtime_error("boom: secret internals"); },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/notfound",
+        [](vellum::Request&) -> void { throw vellum::Error(VELLUM_ERR_NOT_FOUND, "no such widget"); },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/noresponse", [](vellum::Request&) {}, VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/async",
+        [](vellum::Request& req) {
+          auto later = req.defer();
+          std::thread([later]() mutable {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            later.respond(200, "text/plain", "async done");
+          }).detach();
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/never", [](vellum::Request& req) { (void)req.defer(); }, VELLUM_ROUTE_PUBLIC);
+    h.route("GET", "/v1/test/private",
+            [](vellum::Request& req) { req.respond(200, "text/plain", "secret"); });
+    h.route(
+        "GET", "/v1/test/whoami",
+        [](vellum::Request& req) {
+          auto p = req.principal();
+          req.json(200, std::string("{\"authenticated\":") + (p.authenticated ? "true" : "false") +
+                            ",\"ip\":\"" + std::string(p.client_ip) + "\",\"request_id\":\"" +
+                            std::string(p.request_id) + "\"}");
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/kv/{key}",
+        [this](vellum::Request& req) {
+          auto v = host().get(*req.param("key"));
+          if (!v) return req.problem(404, "", "no such key");
+          req.set_header("X-Version", std::to_string(v->version));
+          req.respond(200, "application/octet-stream", v->data);
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "PUT", "/v1/test/kv/{key}",
+        [this](vellum::Request& req) {
+          uint64_t expected = VELLUM_VERSION_ANY;
+          if (auto e = req.query_param("expect")) expected = std::stoull(std::string(*e));
+          uint64_t v = host().put(*req.param("key"), req.body(), expected);
+          req.json(200, "{\"version\":" + std::to_string(v) + "}");
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "POST", "/v1/test/txn-fail",
+        [this](vellum::Request& req) {
+          auto txn = host().begin();
+          txn.put("txn-key", "written");
+          throw vellum::Error(VELLUM_ERR_CONFLICT, "abandoning the transaction");  // txn rolls back
+          (void)req;
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "POST", "/v1/test/publish/{topic}",
+        [this](vellum::Request& req) {
+          host().publish(*req.param("topic"), req.body());
+          req.json(200, "{}");
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/events",
+        [this](vellum::Request& req) {
+          std::lock_guard lk(mu_);
+          req.json(200, "{\"count\":" + std::to_string(events_) + ",\"last\":\"" + last_topic_ + "\"}");
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "POST", "/v1/test/audit",
+        [this](vellum::Request& req) {
+          host().audit("testkit.poke", "widget/1", VELLUM_OUTCOME_SUCCESS, &req, "{\"n\":1}");
+          req.json(200, "{}");
+        },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/ticks",
+        [this](vellum::Request& req) { req.json(200, "{\"ticks\":" + std::to_string(ticks_.load()) + "}"); },
+        VELLUM_ROUTE_PUBLIC);
+    sub_ = h.subscribe("testkit.>", [this](std::string_view topic, std::string_view) {
+      std::lock_guard lk(mu_);
+      ++events_;
+      last_topic_ = std::string(topic);
+    });
+    timer_ = h.timer(10, 10, [this] { ++ticks_; });
+
+    vellum::Host::WebSocketHandlers ws;
+    ws.flags = VELLUM_ROUTE_PUBLIC;
+    ws.max_message_bytes = 64 * 1024;
+    ws.on_open = [this](vellum_conn_id conn, vellum::Request& req) {
+      if (req.query_param("refuse")) throw vellum::Error(VELLUM_ERR_PERMISSION_DENIED, "refused by request");
+      host().send(conn, "welcome", false);
+    };
+    // "join:<room>", "say:<room>:<text>", "close", anything else is echoed.
+    ws.on_message = [this](vellum_conn_id conn, bool binary, std::string_view data) {
+      auto& h = host();
+      if (data.rfind("join:", 0) == 0) {
+        h.join(data.substr(5), conn);
+        h.send(conn, "joined", false);
+      } else if (data.rfind("say:", 0) == 0) {
+        auto rest = data.substr(4);
+        auto colon = rest.find(':');
+        h.broadcast(rest.substr(0, colon), rest.substr(colon + 1), false, conn);
+      } else if (data == "close") {
+        h.close(conn, 4000, "bye");
+      } else if (data == "throw") {
+        throw std::runtime_error("handler failure");
+      } else {
+        h.send(conn, data, binary);
+      }
+    };
+    h.websocket("/v1/test/ws", std::move(ws));
+  }
+
+  void stop() override {
+    sub_.reset();
+    timer_.reset();
+  }
+
+ private:
+  std::string greeting_;
+  greeter_v1 vtable_{};
+  std::atomic<int> greets_{0};
+  vellum::Host::Metric hits_;
+  vellum::Handle sub_, timer_;
+  std::mutex mu_;
+  int events_ = 0;
+  std::string last_topic_;
+  std::atomic<int> ticks_{0};
+};
+
+}  // namespace
+
+VELLUM_PLUGIN(Testkit)
