@@ -210,15 +210,12 @@ vellum_status h_resp_header(vellum_request* r, vellum_str name, vellum_str value
   });
 }
 
-// Sends r's response; releases the PENDING keepalive (the last use of req).
+// Sends the plugin's response, then lets go of a PENDING request (this is
+// the plugin's last use of req).
 vellum_status finish(vellum_request* req, HttpResponse&& resp) {
-  std::shared_ptr<vellum_request> hold;
-  {
-    std::lock_guard lk(req->mu);
-    hold = std::move(req->keepalive);
-  }
-  if (!req->respond(std::move(resp)))
-    return fail(VELLUM_ERR_STATE, "response already sent (or the request timed out)");
+  bool sent = req->respond(std::move(resp));
+  if (req->route && req->route->plugin) req->route->plugin->rt->release_pending(req);
+  if (!sent) return fail(VELLUM_ERR_STATE, "response already sent (or the request timed out)");
   return VELLUM_OK;
 }
 

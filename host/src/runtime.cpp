@@ -402,6 +402,27 @@ void Runtime::stop_plugins() {
     p->phase = Phase::Destroyed;
     spdlog::info("plugin '{}' stopped", p->name);
   }
+  drop_all_pending();  // no plugin is left to answer them
+}
+
+void Runtime::hold_pending(const std::shared_ptr<vellum_request>& r) {
+  std::lock_guard lk(pending_mu_);
+  // respond() sets `responded` before it calls release_pending(), so a request
+  // answered already (from another thread) is never held.
+  if (!r->responded) pending_[r.get()] = r;
+}
+void Runtime::release_pending(vellum_request* r) {
+  std::shared_ptr<vellum_request> last;  // destroyed outside the lock
+  std::lock_guard lk(pending_mu_);
+  auto it = pending_.find(r);
+  if (it == pending_.end()) return;
+  last = std::move(it->second);
+  pending_.erase(it);
+}
+void Runtime::drop_all_pending() {
+  std::unordered_map<vellum_request*, std::shared_ptr<vellum_request>> all;
+  std::lock_guard lk(pending_mu_);
+  all.swap(pending_);
 }
 
 void Runtime::count_plugin_error(vellum_plugin* p) {
@@ -456,8 +477,7 @@ void Runtime::handle_http(const std::shared_ptr<vellum_request>& req) {
     set_plugin_error("an exception crossed the ABI boundary");
   }
   if (s == VELLUM_PENDING) {
-    std::lock_guard lk(req->mu);
-    if (!req->responded) req->keepalive = req;
+    hold_pending(req);
     return;
   }
   if (s == VELLUM_OK) {

@@ -128,7 +128,6 @@ struct vellum_request {
   // Set by the transport; called exactly once with the response.
   std::function<void(vellum::host::HttpResponse&&)> complete;
   std::atomic<bool> responded{false};
-  std::shared_ptr<vellum_request> keepalive;  // holds a PENDING request until respond()
   std::mutex mu;
   bool respond(vellum::host::HttpResponse&& r);  // false if already responded
 };
@@ -332,10 +331,19 @@ class Runtime {
   // Called for every error status a plugin callback returns.
   void count_plugin_error(vellum_plugin* p);
 
+  // Requests whose handler returned VELLUM_PENDING stay alive here until the
+  // plugin calls respond() (even after a 504): the plugin holds a raw pointer.
+  // Released for good once plugins are destroyed.
+  void hold_pending(const std::shared_ptr<vellum_request>& r);
+  void release_pending(vellum_request* r);
+  void drop_all_pending();
+
  private:
   void add_host_routes();
   void fail_plugin(vellum_plugin* p, const std::string& why);
   std::atomic<bool> ready_{false};
+  std::mutex pending_mu_;
+  std::unordered_map<vellum_request*, std::shared_ptr<vellum_request>> pending_;
 };
 
 // Maps an ABI status to an HTTP status.
