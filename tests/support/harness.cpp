@@ -98,8 +98,9 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::seconds limit,
 Vellumd::Vellumd(Options o) {
   std::string cfg = o.config + "\n[plugins]\ndir = \"" + plugin_dir() + "\"\n";
   write_file(dir_ / "vellum.toml", cfg);
+  data_dir_ = o.data_dir.empty() ? dir_ / "data" : o.data_dir;
   std::vector<std::string> argv = {vellumd_path(), "--config",     dir_ / "vellum.toml",
-                                   "--data-dir",   dir_ / "data",  "--listen",
+                                   "--data-dir",   data_dir_,      "--listen",
                                    "127.0.0.1:0",  "--ready-file", dir_ / "ready"};
   pid_ = spawn(argv, dir_ / "stdout.log", dir_ / "stderr.log", o.env);
   if (o.wait_ready) wait_ready();

@@ -48,6 +48,7 @@ class Vellumd {
     std::string config;  // TOML text ([data] and [plugins].dir are added unless present)
     bool wait_ready = true;
     std::map<std::string, std::string> env;
+    std::string data_dir;  // default: <temp dir>/data
   };
   explicit Vellumd(Options o);
   ~Vellumd();  // SIGKILL if still running
@@ -55,8 +56,8 @@ class Vellumd {
   std::string host() const { return "127.0.0.1"; }
   uint16_t port() const { return port_; }
   const std::string& dir() const { return dir_.path(); }
-  std::string data_dir() const { return dir_ / "data"; }
-  std::string ca_file() const { return dir_ / "data/tls/dev-cert.pem"; }
+  std::string data_dir() const { return data_dir_; }
+  std::string ca_file() const { return data_dir_ + "/tls/dev-cert.pem"; }
   bool tls() const { return tls_; }
   std::string log() const;  // stderr so far
   // SIGTERM and wait; returns the exit code (or 128+signal).
@@ -75,6 +76,7 @@ class Vellumd {
   int pid_ = -1;
   int status_ = -1;
   std::string url_;
+  std::string data_dir_;
   uint16_t port_ = 0;
   bool tls_ = true;
 };

@@ -42,7 +42,8 @@ class Hello : public vellum::Plugin {
             }
           }
           std::string who(req.query_param("name").value_or("world"));
-          req.respond(200, "text/plain; charset=utf-8", greeting_ + ", " + who + " (#" + std::to_string(count) + ")\n");
+          req.respond(200, "text/plain; charset=utf-8",
+                      greeting_ + ", " + who + " (#" + std::to_string(count) + ")\n");
         },
         VELLUM_ROUTE_PUBLIC, "Say hello");
     host().info("hello plugin started");
