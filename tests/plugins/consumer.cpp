@@ -1,12 +1,9 @@
 // Requires the "greeter" service from testkit: tests ordering and services.
 #include <vellum/sdk.hpp>
 
-namespace {
-struct greeter_v1 {
-  uint32_t struct_size;
-  int (*greet)(void* instance, const char* who, char* out, size_t out_size);
-};
+#include "greeter.h"
 
+namespace {
 class Consumer : public vellum::Plugin {
  public:
   static constexpr const char* kName = "consumer";

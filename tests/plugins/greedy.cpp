@@ -1,10 +1,9 @@
 // Asks for a greeter minor newer than testkit provides: acquisition must fail.
 #include <vellum/sdk.hpp>
 
+#include "greeter.h"
+
 namespace {
-struct greeter_v1 {
-  uint32_t struct_size;
-};
 class Greedy : public vellum::Plugin {
  public:
   static constexpr const char* kName = "greedy";

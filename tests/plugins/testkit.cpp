@@ -1,6 +1,8 @@
 // The test plugin: exercises every part of the ABI through the C++ SDK.
 #include <vellum/sdk.hpp>
 
+#include "greeter.h"
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -8,12 +10,6 @@
 #include <thread>
 
 namespace {
-
-// A tiny service other plugins acquire ("greeter" 1.2).
-struct greeter_v1 {
-  uint32_t struct_size;
-  int (*greet)(void* instance, const char* who, char* out, size_t out_size);
-};
 
 class Testkit : public vellum::Plugin {
  public:
