@@ -12,6 +12,8 @@
 //            release that every plugin response goes through.
 //   host     Runtime::handle_http with a fresh request, as the server calls
 //            it: router match, public-route check, metrics, the ABI call.
+//   healthz  Runtime::handle_http for GET /healthz, a host-native route
+//            (std::function, no ABI), for comparison.
 //   host-direct  the same fresh request, answered by the direct function
 //            (the baseline for "host": allocation of the request included).
 //
@@ -204,6 +206,12 @@ int main(int argc, char** argv) {
                    }});
   cases.push_back({"Runtime::handle_http (fresh request)", [&] {
                      auto r = fresh_request();
+                     rt.handle_http(r);
+                   }});
+  // For comparison: a host-native route (no ABI) through the same dispatch.
+  cases.push_back({"Runtime::handle_http GET /healthz (host route)", [&] {
+                     auto r = fresh_request();
+                     r->http.path = "/healthz";
                      rt.handle_http(r);
                    }});
   // Attribution (each timed alone): where the extra time goes.

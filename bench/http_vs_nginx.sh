@@ -155,11 +155,6 @@ http {
   }$tls_server
 }
 EOF
-if [[ "$BENCH_TLS" == 1 ]]; then
-  ls "$tmp/vellum-tls/data/tls/" | grep -q key || { echo "no dev key in $tmp/vellum-tls/data/tls" >&2; exit 1; }
-  key="$(ls "$tmp/vellum-tls/data/tls/" | grep key | head -n1)"
-  sed -i "s#$tmp/vellum-tls/data/tls/dev-key.pem#$tmp/vellum-tls/data/tls/$key#" "$ng/nginx.conf"
-fi
 "$nginx_bin" -p "$ng" -c "$ng/nginx.conf" -e "$ng/logs/error.log" &
 pids+=($!)
 nginx_pid=$!

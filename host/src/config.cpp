@@ -159,6 +159,11 @@ Endpoint parse_endpoint(const std::string& listen) {
   } catch (const std::exception&) {
     throw ConfigError("listen address '" + listen + "' has an invalid port");
   }
+  in_addr a4{};
+  in6_addr a6{};
+  if (e.host != "localhost" && inet_pton(AF_INET, e.host.c_str(), &a4) != 1 &&
+      inet_pton(AF_INET6, e.host.c_str(), &a6) != 1)
+    throw ConfigError("listen address '" + listen + "': the host must be an IP address or localhost");
   return e;
 }
 
@@ -233,7 +238,27 @@ Config parse_config(std::string_view text, const std::string& source) {
   if (auto* t = top.table("audit")) {
     TableReader r(*t, "audit", source);
     r.boolean("fail_closed", c.audit.fail_closed);
+    r.boolean("hmac_emails", c.audit.hmac_emails);
+    r.boolean("hmac_ips", c.audit.hmac_ips);
+    r.uint("checkpoint_every", c.audit.checkpoint_every, 1, 1000000);
     r.finish();
+  }
+  if (auto* t = top.table("identity")) {
+    TableReader r(*t, "identity", source);
+    auto& id = c.identity;
+    uint64_t abs_min = id.session_absolute_ms / 60000, idle_min = id.session_idle_ms / 60000,
+             lock_min = id.lockout_ms / 60000;
+    r.uint("session_absolute_minutes", abs_min, 5, 60 * 24 * 30);
+    r.uint("session_idle_minutes", idle_min, 1, 60 * 24 * 30);
+    r.uint("lockout_threshold", id.lockout_threshold, 3, 1000);
+    r.uint("lockout_minutes", lock_min, 1, 60 * 24);
+    r.uint("ip_max_failures", id.ip_max_failures, 10, 1000000);
+    r.uint("password_min_length", id.password_min_length, 8, 128);
+    r.str("totp_issuer", id.totp_issuer);
+    r.finish();
+    id.session_absolute_ms = abs_min * 60000;
+    id.session_idle_ms = idle_min * 60000;
+    id.lockout_ms = lock_min * 60000;
   }
   if (auto* t = top.table("plugins")) {
     TableReader r(*t, "plugins", source);
@@ -254,7 +279,9 @@ Config parse_config(std::string_view text, const std::string& source) {
         for (char ch : p.sha256) hex = hex && std::isxdigit(static_cast<unsigned char>(ch));
         if (!hex) fail(source, path + ".sha256", "must be 64 hex digits");
       }
-      for (auto& [k, v] : pr.rest()) p.settings[k] = to_json(*v, source, path + "." + k);
+      // A disabled plugin's secrets are not looked up (its env vars may be unset).
+      for (auto& [k, v] : pr.rest())
+        p.settings[k] = p.enabled ? to_json(*v, source, path + "." + k) : nlohmann::json();
       c.plugins.push_back(std::move(p));
     }
   }

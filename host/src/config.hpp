@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "identity.hpp"
+
 namespace vellum::host {
 
 struct ConfigError : std::runtime_error {
@@ -45,6 +47,9 @@ struct LogConfig {
 
 struct AuditConfig {
   bool fail_closed = false;
+  bool hmac_emails = false;          // store e-mail addresses in audit records as HMAC-SHA256
+  bool hmac_ips = false;             // likewise client IPs
+  uint64_t checkpoint_every = 1000;  // records between signed checkpoints
 };
 
 struct PluginConfig {
@@ -63,6 +68,7 @@ struct Config {
   StorageConfig storage;
   LogConfig log;
   AuditConfig audit;
+  IdentityConfig identity;
   std::string plugin_dir;  // empty: next to the executable
   std::vector<PluginConfig> plugins;
 };

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include <vellum/services/pdp_v1.h>
+
 #include "runtime.hpp"
 
 using namespace vellum::host;
@@ -26,6 +28,10 @@ std::string_view sv(vellum_bytes b) {
                           : std::string_view();
 }
 vellum_str cstr(const std::string& s) { return vellum_str{s.data(), s.size()}; }
+
+// Scopes as plugins see them: "read" or "read write", plus "admin" for administrators.
+const std::string kScopesRead = "read", kScopesFull = "read write", kScopesAdminRead = "read admin",
+                  kScopesAdminFull = "read write admin";
 
 vellum_status fail(vellum_status s, std::string msg) {
   set_last_error(std::move(msg));
@@ -49,6 +55,8 @@ vellum_status guard(F&& f) noexcept {
 }
 
 bool valid(const vellum_plugin* p) { return p && p->rt; }
+// Storage and audit exist only when serving (not in check-config/plugins).
+bool has_storage(const vellum_plugin* p) { return valid(p) && p->rt->store; }
 
 // Struct reads: copy min(size, ours) into a zeroed struct (accept larger).
 template <class T>
@@ -183,7 +191,15 @@ vellum_status h_req_principal(vellum_request* r, vellum_principal_v1* out) {
     return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
   vellum_principal_v1 p{};
   p.struct_size = sizeof p;
-  p.authenticated = 0;  // identity lands with sessions and API tokens
+  if (r->auth) {
+    p.authenticated = 1;
+    p.user_id = cstr(r->auth->user.id);
+    p.session_id = cstr(r->auth->session.id);
+    p.scopes = cstr(r->auth->user.is_admin()
+                        ? (r->auth->session.scope == "read" ? kScopesAdminRead : kScopesAdminFull)
+                        : (r->auth->session.scope == "read" ? kScopesRead : kScopesFull));
+    p.mfa_verified_at_ms = r->auth->session.mfa_at_ms;
+  }
   const std::string* ua = r->http.header("User-Agent");
   p.client_ip = cstr(r->http.client_ip);
   p.user_agent = ua ? cstr(*ua) : vellum_str{};
@@ -287,6 +303,11 @@ vellum_status h_ws_send(vellum_plugin* self, vellum_conn_id conn, int binary, ve
 vellum_status h_ws_close(vellum_plugin* self, vellum_conn_id conn, uint16_t code, vellum_str reason) {
   return guard([&] {
     if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
+    // Only codes an endpoint may send (RFC 6455 section 7.4): not 1004-1006, 1015.
+    bool sendable =
+        (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+    if (!sendable)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "close code " + std::to_string(code) + " cannot be sent");
     auto c = self->rt->hub.find(conn, self);
     if (!c) return fail(VELLUM_ERR_NOT_FOUND, "connection is closed");
     std::string why(sv(reason).substr(0, 123));
@@ -388,6 +409,7 @@ void h_service_release(vellum_plugin* self, vellum_service_ref* ref) {
 // ---- storage
 vellum_status h_txn_begin(vellum_plugin* self, vellum_txn** out) {
   return guard([&] {
+    if (!has_storage(self)) return fail(VELLUM_ERR_STATE, "storage is not open (validate_config?)");
     if (!valid(self) || !out) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
     *out = new vellum_txn{self->rt->store->begin(), self};
     return VELLUM_OK;
@@ -415,6 +437,7 @@ bool txn_ok(vellum_plugin* self, vellum_txn* t) { return !t || t->owner == self;
 vellum_status h_kv_get(vellum_plugin* self, vellum_txn* t, vellum_bytes key, vellum_buffer* out,
                        uint64_t* version) {
   return guard([&] {
+    if (!has_storage(self)) return fail(VELLUM_ERR_STATE, "storage is not open (validate_config?)");
     if (!valid(self) || !out || !txn_ok(self, t)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
     auto rec = t ? t->txn->get(self->name, sv(key)) : self->rt->store->get(self->name, sv(key));
     if (!rec) return fail(VELLUM_ERR_NOT_FOUND, "no such key");
@@ -440,6 +463,7 @@ vellum_status with_txn(vellum_plugin* self, vellum_txn* t, F&& f) {
 vellum_status h_kv_put(vellum_plugin* self, vellum_txn* t, vellum_bytes key, vellum_bytes value,
                        uint64_t expected, uint64_t* out_version) {
   return guard([&] {
+    if (!has_storage(self)) return fail(VELLUM_ERR_STATE, "storage is not open (validate_config?)");
     if (!valid(self) || !txn_ok(self, t)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
     if (key.size == 0 || key.size > 4096) return fail(VELLUM_ERR_INVALID_ARGUMENT, "keys are 1..4096 bytes");
     return with_txn(self, t, [&](Transaction& txn) {
@@ -452,6 +476,7 @@ vellum_status h_kv_put(vellum_plugin* self, vellum_txn* t, vellum_bytes key, vel
 
 vellum_status h_kv_delete(vellum_plugin* self, vellum_txn* t, vellum_bytes key, uint64_t expected) {
   return guard([&] {
+    if (!has_storage(self)) return fail(VELLUM_ERR_STATE, "storage is not open (validate_config?)");
     if (!valid(self) || !txn_ok(self, t)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
     return with_txn(self, t, [&](Transaction& txn) {
       txn.erase(self->name, sv(key), expected);
@@ -463,6 +488,7 @@ vellum_status h_kv_delete(vellum_plugin* self, vellum_txn* t, vellum_bytes key, 
 vellum_status h_kv_scan(vellum_plugin* self, vellum_txn* t, const vellum_scan_v1* in, vellum_scan_fn fn,
                         void* user, int* out_more) {
   return guard([&] {
+    if (!has_storage(self)) return fail(VELLUM_ERR_STATE, "storage is not open (validate_config?)");
     vellum_scan_v1 s;
     if (!valid(self) || !fn || !read_struct(in, s) || !txn_ok(self, t))
       return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
@@ -521,11 +547,12 @@ vellum_status h_set_barrier(vellum_plugin* self, const vellum_barrier_v1* in) {
       return fail(VELLUM_ERR_INVALID_ARGUMENT, "barrier needs seal and unseal");
     }
     auto barrier = std::make_shared<PluginBarrier>(b);  // owns user from here
-    if (!in_phase(self, {Phase::Creating}))
+    if (!in_phase(self, {Phase::Creating}) || !self->rt->store)
       return fail(VELLUM_ERR_STATE, "the barrier can be installed only in create()");
     if (self->rt->barrier_installed.exchange(true))
       return fail(VELLUM_ERR_CONFLICT, "a storage barrier is already installed");
     self->rt->store->set_barrier(barrier);
+    self->rt->barrier_owner = self;
     spdlog::info("storage barrier '{}' installed by plugin '{}'", barrier->name(), self->name);
     return VELLUM_OK;
   });
@@ -537,24 +564,31 @@ vellum_status h_audit_append(vellum_plugin* self, const vellum_audit_record_v1* 
     vellum_audit_record_v1 r;
     if (!valid(self) || !read_struct(in, r) || !r.action)
       return fail(VELLUM_ERR_INVALID_ARGUMENT, "record needs an action");
-    Audit::Record rec;
-    rec.plugin = self->name;
-    rec.action = r.action;
-    rec.resource = r.resource ? r.resource : "";
-    rec.outcome = r.outcome;
+    if (!self->rt->audit) return fail(VELLUM_ERR_STATE, "the audit log is not open (validate_config?)");
+    AuditEvent ev;
+    ev.plugin = self->name;
+    ev.action = r.action;
+    ev.resource = r.resource ? r.resource : "";
+    ev.outcome = r.outcome == VELLUM_OUTCOME_SUCCESS  ? "success"
+                 : r.outcome == VELLUM_OUTCOME_DENIED ? "denied"
+                                                      : "failure";
     if (r.details_json) {
-      rec.details_json = r.details_json;
-      auto j = nlohmann::json::parse(rec.details_json, nullptr, false);
-      if (!j.is_object()) return fail(VELLUM_ERR_INVALID_ARGUMENT, "details_json must be a JSON object");
+      ev.details = nlohmann::json::parse(r.details_json, nullptr, false);
+      if (!ev.details.is_object())
+        return fail(VELLUM_ERR_INVALID_ARGUMENT, "details_json must be a JSON object");
     }
     if (r.request) {
-      rec.request_id = r.request->http.request_id;
-      rec.client_ip = r.request->http.client_ip;
+      ev.actor = r.request->auth ? r.request->auth->user.id : "";
+      ev.request_id = r.request->http.request_id;
+      ev.client_ip = r.request->http.client_ip;
+      if (const std::string* ua = r.request->http.header("User-Agent")) ev.user_agent = *ua;
     }
+    ev.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
     try {
-      self->rt->audit->append(rec, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count());
+      if (!self->rt->audit) throw std::runtime_error("the audit log is not open");
+      self->rt->audit->append(std::move(ev));
     } catch (const std::exception& e) {
       spdlog::error("audit append failed for plugin '{}': {}", self->name, e.what());
       return fail(VELLUM_ERR_UNAVAILABLE, "the audit log cannot be written");
@@ -595,7 +629,7 @@ vellum_status h_metric_register(vellum_plugin* self, int32_t kind, vellum_str na
 }
 vellum_status h_metric_record(vellum_plugin* self, uint64_t id, double v) {
   if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad plugin handle");
-  vellum_status s = self->rt->metrics.record(id, v);
+  vellum_status s = self->rt->metrics.record(self, id, v);
   return s == VELLUM_OK ? s : fail(s, "unknown metric or invalid value");
 }
 
@@ -607,17 +641,38 @@ vellum_status h_random_bytes(vellum_plugin*, uint8_t* out, size_t n) {
                                                    : fail(VELLUM_ERR_INTERNAL, "RAND_bytes failed");
 }
 
-int64_t h_now_ms(vellum_plugin*) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t h_now_ms(vellum_plugin* self) { return valid(self) ? self->rt->clock() : system_clock_ms(); }
 
-vellum_status h_authorize(vellum_plugin* self, vellum_request* req, vellum_str, vellum_str, vellum_str) {
-  if (!valid(self) || !req) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
-  // Deny by default. Without identity no principal is authenticated, so the
-  // owner/admin rule cannot match yet.
-  return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
+vellum_status h_authorize(vellum_plugin* self, vellum_request* req, vellum_str action, vellum_str resource,
+                          vellum_str owner) {
+  return guard([&] {
+    if (!valid(self) || !req) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    if (!req->auth) return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
+    // One policy decision point: the "pdp" service when a plugin provides it.
+    vellum_service_v1 svc{};
+    svc.struct_size = sizeof svc;
+    vellum_service_ref* ref = nullptr;
+    std::string err;
+    if (self->rt->services.acquire(nullptr, VELLUM_PDP_SERVICE, VELLUM_PDP_MAJOR, 0, &svc, &ref, &err) ==
+        VELLUM_OK) {
+      std::unique_ptr<vellum_service_ref, void (*)(vellum_service_ref*)> hold(ref, [](vellum_service_ref* r) {
+        if (r && r->provider) r->provider->rt->services.release(r);
+      });
+      auto* pdp = static_cast<const vellum_pdp_v1*>(svc.vtable);
+      vellum_principal_v1 who{};
+      who.struct_size = sizeof who;
+      h_req_principal(req, &who);
+      take_plugin_error();
+      vellum_status s = pdp->decide(svc.instance, &who, action, resource, owner);
+      if (s == VELLUM_OK) return VELLUM_OK;
+      std::string why = take_plugin_error();
+      return fail(VELLUM_ERR_PERMISSION_DENIED, why.empty() ? "denied by policy" : why);
+    }
+    // Without a PDP: the resource's owner and administrators only.
+    if (req->auth->user.is_admin()) return VELLUM_OK;
+    if (owner.size && sv(owner) == req->auth->user.id) return VELLUM_OK;
+    return fail(VELLUM_ERR_PERMISSION_DENIED, "only the owner or an administrator may do this");
+  });
 }
 
 const vellum_host_api_v1 kApi = [] {

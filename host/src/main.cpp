@@ -2,7 +2,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <termios.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <future>
@@ -11,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit.hpp"
 #include "runtime.hpp"
 #include "server.hpp"
 
@@ -26,6 +32,11 @@ const char* kUsage = R"(usage:
       Validate the file and every enabled plugin's table; exit 1 on any error.
   vellumd plugins [--config FILE]
       List the plugins that would load: version, ABI, requires, provides.
+  vellumd admin create --email EMAIL [--name NAME] [--password-file FILE] [--config FILE] [--data-dir DIR]
+      Create an administrator. The password comes from --password-file, the
+      VELLUM_ADMIN_PASSWORD environment variable, or the terminal — never argv.
+  vellumd audit verify [--public-key FILE] | audit export [--since T] --format jsonl|syslog | audit public-key
+      Check the audit log's hash chain and signed checkpoints; stream it; print the checkpoint key.
   vellumd print-default-config
       Print the embedded default configuration.
   vellumd --version | --help
@@ -34,12 +45,14 @@ const char* kUsage = R"(usage:
 struct Args {
   std::string command = "serve";
   std::string config, listen, data_dir, ready_file;
+  std::vector<std::string> rest;  // subcommand words and options (admin, audit)
 };
 
 Args parse_args(int argc, char** argv) {
   Args a;
   int i = 1;
   if (i < argc && argv[i][0] != '-') a.command = argv[i++];
+  bool passthrough = a.command == "admin" || a.command == "audit";
   for (; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&]() -> std::string {
@@ -58,6 +71,8 @@ Args parse_args(int argc, char** argv) {
       a.command = "help";
     else if (k == "--version")
       a.command = "version";
+    else if (passthrough)
+      a.rest.push_back(k);  // the subcommand parses its own words
     else
       throw std::invalid_argument("unknown option " + k);
   }
@@ -76,13 +91,39 @@ Config load(const Args& a) {
   return c;
 }
 
+// %j: the message as a JSON string body (quotes, backslashes, control characters escaped).
+class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static const char* hex = "0123456789abcdef";
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (u < 0x20) {
+        const char esc[] = {'\\', 'u', '0', '0', hex[u >> 4], hex[u & 15]};
+        dest.append(esc, esc + 6);
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
 void setup_logging(const LogConfig& lc) {
   auto logger = spdlog::stderr_color_mt("vellumd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(lc.level));
-  if (lc.format == "json")
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"msg":"%v"})");
-  else
+  if (lc.format == "json") {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<JsonEscapedMessage>('j').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"msg":"%j"})");
+    spdlog::set_formatter(std::move(f));
+  } else
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%-5l%$ %v");
   spdlog::flush_on(spdlog::level::info);
 }
@@ -108,6 +149,75 @@ int cmd_plugins(const Args& a) {
   return 0;
 }
 
+std::string read_password_from_tty() {
+  if (!isatty(STDIN_FILENO))
+    throw std::invalid_argument("no password: use --password-file or VELLUM_ADMIN_PASSWORD");
+  termios old{};
+  tcgetattr(STDIN_FILENO, &old);
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  auto ask = [&](const char* prompt) {
+    std::cerr << prompt << std::flush;
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    std::string pw;
+    std::getline(std::cin, pw);
+    tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::cerr << "\n";
+    return pw;
+  };
+  std::string a = ask("Password: "), b = ask("Again: ");
+  if (a != b) throw std::invalid_argument("the passwords differ");
+  return a;
+}
+
+int cmd_admin(const Args& a) {
+  if (a.rest.empty() || a.rest[0] != "create")
+    throw std::invalid_argument("usage: vellumd admin create --email EMAIL");
+  std::string email, name, password_file;
+  for (size_t i = 1; i < a.rest.size(); ++i) {
+    auto value = [&]() -> std::string {
+      if (i + 1 >= a.rest.size()) throw std::invalid_argument(a.rest[i] + " needs a value");
+      return a.rest[++i];
+    };
+    if (a.rest[i] == "--email")
+      email = value();
+    else if (a.rest[i] == "--name")
+      name = value();
+    else if (a.rest[i] == "--password-file")
+      password_file = value();
+    else
+      throw std::invalid_argument("unknown option " + a.rest[i]);
+  }
+  if (email.empty()) throw std::invalid_argument("--email is required");
+  std::string password;
+  if (!password_file.empty()) {
+    std::ifstream in(password_file);
+    if (!in) throw std::runtime_error("cannot read " + password_file);
+    std::getline(in, password);
+  } else if (const char* env = std::getenv("VELLUM_ADMIN_PASSWORD")) {
+    password = env;
+  } else {
+    password = read_password_from_tty();
+  }
+  Config c = load(a);
+  spdlog::set_level(spdlog::level::warn);
+  net::io_context io;
+  Runtime rt(c, io);
+  rt.load_plugins();
+  rt.open_storage();
+  rt.start_plugins();  // so that a storage barrier (crypto) seals what we write
+  int code = 0;
+  try {
+    auto u = rt.identity->create_user(email, name, password, {"admin"});
+    std::cout << "created administrator " << u.email << " (" << u.id << ")\n";
+  } catch (const AuthError& e) {
+    std::cerr << "vellumd: " << e.what() << "\n";
+    code = 1;
+  }
+  rt.stop_plugins();
+  return code;
+}
+
 int cmd_serve(const Args& a) {
   Config c = load(a);
   setup_logging(c.log);
@@ -128,6 +238,15 @@ int cmd_serve(const Args& a) {
     if (!stop_set.exchange(true)) stop.set_value(code);
   };
   net::signal_set signals(io, SIGINT, SIGTERM);
+  net::signal_set hup(io, SIGHUP);  // no live reload: say so rather than die
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      spdlog::warn("SIGHUP ignored: vellumd does not reload its configuration; restart it to apply changes");
+      wait_hup();
+    });
+  };
+  wait_hup();
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) {
       spdlog::info("signal {}: shutting down", sig);
@@ -164,6 +283,7 @@ int cmd_serve(const Args& a) {
   code = stop_future.get();
   rt.stopping = true;
   signals.cancel();
+  hup.cancel();
   server.shutdown(std::chrono::milliseconds(c.server.shutdown_grace_ms));
   rt.stop_plugins();
   work.reset();
@@ -176,6 +296,7 @@ int cmd_serve(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  umask(077);  // the database, keys and logs vellumd creates are the operator's alone
   Args a;
   try {
     a = parse_args(argc, argv);
@@ -193,6 +314,11 @@ int main(int argc, char** argv) {
     }
     if (a.command == "check-config") return cmd_check_config(a);
     if (a.command == "plugins") return cmd_plugins(a);
+    if (a.command == "admin") return cmd_admin(a);
+    if (a.command == "audit") {
+      Config c = load(a);
+      return run_audit_command(a.rest, c.data_dir);
+    }
     if (a.command == "serve") return cmd_serve(a);
     std::cerr << "vellumd: unknown command '" << a.command << "'\n" << kUsage;
     return 2;

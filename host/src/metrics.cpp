@@ -63,6 +63,7 @@ struct Metrics::Impl {
   uint64_t ws_total = 0;
   std::map<std::string, uint64_t> plugin_errors;
   struct PluginMetric {
+    const vellum_plugin* owner;
     std::string full_name, help;
     int32_t kind;
     double value = 0;
@@ -118,15 +119,16 @@ vellum_status Metrics::register_metric(const vellum_plugin* p, int32_t kind, std
       *err = "metric '" + full + "' is already registered";
       return VELLUM_ERR_CONFLICT;
     }
-  impl_->plugin_metrics.push_back({full, std::string(help), kind, 0, {}});
+  impl_->plugin_metrics.push_back({p, full, std::string(help), kind, 0, {}});
   *id = impl_->plugin_metrics.size();
   return VELLUM_OK;
 }
 
-vellum_status Metrics::record(uint64_t id, double v) {
+vellum_status Metrics::record(const vellum_plugin* p, uint64_t id, double v) {
   std::lock_guard lk(impl_->mu);
   if (id == 0 || id > impl_->plugin_metrics.size() || !std::isfinite(v)) return VELLUM_ERR_INVALID_ARGUMENT;
   auto& m = impl_->plugin_metrics[id - 1];
+  if (m.owner != p) return VELLUM_ERR_NOT_FOUND;  // plugins record only their own metrics
   switch (m.kind) {
     case VELLUM_METRIC_COUNTER:
       if (v < 0) return VELLUM_ERR_INVALID_ARGUMENT;  // counters only go up
@@ -165,7 +167,10 @@ std::string Metrics::render() const {
     os << "vellum_plugin_call_errors_total{plugin=\"" << escape_label(p) << "\"} " << n << "\n";
   for (auto& m : impl_->plugin_metrics) {
     static const char* kinds[] = {"counter", "gauge", "histogram"};
-    os << "# HELP " << m.full_name << " " << m.help << "\n# TYPE " << m.full_name << " " << kinds[m.kind]
+    std::string help;  // HELP text escapes backslash and newline
+    for (char c : m.help)
+      help += c == '\\' ? std::string("\\\\") : c == '\n' ? std::string("\\n") : std::string(1, c);
+    os << "# HELP " << m.full_name << " " << help << "\n# TYPE " << m.full_name << " " << kinds[m.kind]
        << "\n";
     if (m.kind == VELLUM_METRIC_HISTOGRAM)
       render_histogram(os, m.full_name, "", m.hist);

@@ -227,6 +227,8 @@ void WsHub::close_all(uint16_t code, const std::string& reason) {
 }
 
 // ---------------------------------------------------------------- events
+thread_local std::set<const void*> EventBus::t_delivering_;
+
 static bool valid_segment(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s)
@@ -278,19 +280,50 @@ bool EventBus::matches(std::string_view pattern, std::string_view topic) {
 uint64_t EventBus::subscribe(vellum_plugin* p, std::string pattern, vellum_event_fn fn,
                              std::shared_ptr<OwnedUser> user) {
   std::lock_guard lk(mu_);
-  auto s = std::make_shared<Sub>(Sub{++last_id_, p, std::move(pattern), fn, std::move(user)});
+  auto s = std::make_shared<Sub>();
+  s->id = ++last_id_;
+  s->plugin = p;
+  s->pattern = std::move(pattern);
+  s->fn = fn;
+  s->user = std::move(user);
   subs_.push_back(s);
   return s->id;
 }
 
+// After unsubscribe returns, the handler is not running (unless it is the
+// caller itself) and will not run again: the plugin may then be destroyed.
+void EventBus::wait_idle(const std::vector<std::shared_ptr<Sub>>& gone) {
+  for (auto& s : gone) {
+    s->removed = true;
+    while (s->in_flight.load() > 0 && !t_delivering_.count(s.get())) std::this_thread::yield();
+  }
+}
+
 bool EventBus::unsubscribe(const vellum_plugin* p, uint64_t id) {
-  std::lock_guard lk(mu_);
-  return std::erase_if(subs_, [&](auto& s) { return s->id == id && s->plugin == p; }) > 0;
+  std::vector<std::shared_ptr<Sub>> gone;
+  {
+    std::lock_guard lk(mu_);
+    std::erase_if(subs_, [&](auto& s) {
+      bool hit = s->id == id && s->plugin == p;
+      if (hit) gone.push_back(s);
+      return hit;
+    });
+  }
+  wait_idle(gone);
+  return !gone.empty();
 }
 
 void EventBus::unsubscribe_all(const vellum_plugin* p) {
-  std::lock_guard lk(mu_);
-  std::erase_if(subs_, [&](auto& s) { return s->plugin == p; });
+  std::vector<std::shared_ptr<Sub>> gone;
+  {
+    std::lock_guard lk(mu_);
+    std::erase_if(subs_, [&](auto& s) {
+      bool hit = s->plugin == p;
+      if (hit) gone.push_back(s);
+      return hit;
+    });
+  }
+  wait_idle(gone);
 }
 
 size_t EventBus::publish(std::string_view topic, std::string_view payload) {
@@ -301,9 +334,19 @@ size_t EventBus::publish(std::string_view topic, std::string_view payload) {
       if (matches(s->pattern, topic)) targets.push_back(s);
   }
   // Delivered without the lock so handlers may publish or subscribe.
-  for (auto& s : targets)
-    s->fn(s->user->user, vellum_str{topic.data(), topic.size()}, vellum_str{payload.data(), payload.size()});
-  return targets.size();
+  size_t n = 0;
+  for (auto& s : targets) {
+    ++s->in_flight;
+    if (!s->removed) {
+      t_delivering_.insert(s.get());
+      s->fn(s->user->user, vellum_str{topic.data(), topic.size()},
+            vellum_str{payload.data(), payload.size()});
+      t_delivering_.erase(s.get());
+      ++n;
+    }
+    --s->in_flight;
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------- services
@@ -332,8 +375,8 @@ vellum_status ServiceRegistry::acquire(vellum_plugin* consumer, std::string_view
   Entry& e = it->second;
   if (e.major != major || e.minor < min_minor) {
     *err = "service '" + e.name + "' is version " + std::to_string(e.major) + "." + std::to_string(e.minor) +
-           " (plugin '" + e.provider->name + "'); " + consumer->name + " needs " + std::to_string(major) +
-           "." + std::to_string(min_minor) + " or a newer minor";
+           " (plugin '" + e.provider->name + "'); " + (consumer ? consumer->name : std::string("the host")) +
+           " needs " + std::to_string(major) + "." + std::to_string(min_minor) + " or a newer minor";
     return VELLUM_ERR_VERSION;
   }
   vellum_service_v1 full{};

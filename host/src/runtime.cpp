@@ -3,6 +3,8 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <openssl/evp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
@@ -171,15 +173,16 @@ static fs::path executable_dir() {
 // <prefix>/lib/vellum/plugins.
 static fs::path default_plugin_dir() {
   fs::path exe = executable_dir();
-  for (auto candidate : {exe / ".." / "plugins", exe / ".." / "lib" / "vellum" / "plugins"}) {
+  for (auto candidate : {exe / ".." / "plugins", exe / ".." / VELLUM_PLUGIN_INSTALL_RELDIR}) {
     std::error_code ec;
     if (fs::is_directory(candidate, ec)) return fs::weakly_canonical(candidate);
   }
-  return exe / ".." / "lib" / "vellum" / "plugins";
+  return exe / ".." / VELLUM_PLUGIN_INSTALL_RELDIR;
 }
 
 Runtime::Runtime(Config c, boost::asio::io_context& i) : cfg(std::move(c)), io(i), timers(i) {
   add_host_routes();
+  add_identity_routes();
 }
 
 Runtime::~Runtime() = default;
@@ -205,17 +208,42 @@ void Runtime::load_plugins() {
     if (!fs::is_regular_file(path, ec))
       throw std::runtime_error("plugin '" + pc.name + "': no shared object at " + p->path +
                                "; build it, set [plugins." + pc.name + "].path, or set enabled = false");
-    p->sha256 = sha256_file_hex(p->path);
+    std::string bytes;
+    {
+      std::ifstream in(path, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+      if (!in.good() && !in.eof())
+        throw std::runtime_error("plugin '" + pc.name + "': cannot read " + p->path);
+    }
+    p->sha256 = sha256_hex(bytes);
     if (!pc.sha256.empty() && !iequals(pc.sha256, p->sha256))
       throw std::runtime_error("plugin '" + pc.name + "': SHA-256 of " + p->path + " is " + p->sha256 +
                                ", but the config pins " + pc.sha256 +
                                "; refusing to load it. Check where the file came from, then update the pin");
+    // A pinned plugin is loaded from an anonymous copy of the bytes just
+    // hashed, so a file swapped between check and load cannot slip in.
+    fs::path load_path = path;
+    int memfd = -1;
+    if (!pc.sha256.empty()) {
+      memfd = memfd_create(("vellum_" + pc.name).c_str(), MFD_CLOEXEC);
+      size_t off = 0;
+      while (memfd >= 0 && off < bytes.size()) {
+        ssize_t n = ::write(memfd, bytes.data() + off, bytes.size() - off);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      if (memfd < 0 || off != bytes.size())
+        throw std::runtime_error("plugin '" + pc.name + "': cannot stage the verified copy");
+      load_path = "/proc/self/fd/" + std::to_string(memfd);
+    }
     boost::dll::shared_library lib;
     try {
-      lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+      lib.load(load_path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
     } catch (const std::exception& e) {
+      if (memfd >= 0) ::close(memfd);
       throw std::runtime_error("plugin '" + pc.name + "': cannot load " + p->path + ": " + e.what());
     }
+    if (memfd >= 0) ::close(memfd);  // the mapping outlives the descriptor
     if (!lib.has(VELLUM_PLUGIN_V1_SYMBOL))
       throw std::runtime_error("plugin '" + pc.name + "': " + p->path + " does not export " +
                                VELLUM_PLUGIN_V1_SYMBOL +
@@ -316,20 +344,30 @@ void Runtime::open_storage() {
   SqliteOptions o;
   o.path = db.string();
   store = open_sqlite_store(o);
-  audit = std::make_unique<Audit>(*store, cfg.audit.fail_closed);
+  AuditOptions ao;
+  ao.db_path = (fs::path(cfg.data_dir) / "audit.db").string();
+  ao.hmac_key_path = (fs::path(cfg.data_dir) / "audit-hmac.key").string();
+  ao.signing_key_path = (fs::path(cfg.data_dir) / "audit-signing.pem").string();
+  ao.checkpoint_every = cfg.audit.checkpoint_every;
+  ao.hmac_emails = cfg.audit.hmac_emails;
+  ao.hmac_ips = cfg.audit.hmac_ips;
+  audit = std::make_unique<AuditLog>(std::move(ao));
+  identity = std::make_unique<Identity>(*store, cfg.identity, [this] { return clock(); });
   spdlog::info("storage: {} at {}", store->backend_name(), o.path);
 }
 
 void Runtime::fail_plugin(vellum_plugin* p, const std::string& why) {
   p->error = why;
-  if (p->instance) {
-    p->info.destroy(p->instance);
-    p->instance = nullptr;
-  }
+  // Unhook first, so no request, event or timer reaches a destroyed instance.
   router.remove_plugin(p);
   bus.unsubscribe_all(p);
   timers.cancel_all(p);
   services.remove_provider(p);
+  if (p->created) {
+    p->info.destroy(p->instance);
+    p->instance = nullptr;
+    p->created = false;
+  }
   p->state = p->config.required ? PluginState::Failed : PluginState::Disabled;
   p->phase = Phase::Destroyed;
 }
@@ -355,6 +393,7 @@ void Runtime::start_plugins() {
     p->phase = Phase::Creating;
     vellum_status s = p->info.create(p, api(), vellum_str{json.data(), json.size()}, &p->instance);
     if (s == VELLUM_OK) {
+      p->created = true;
       p->state = PluginState::Created;
       p->phase = Phase::Starting;
       s = p->info.start(p->instance);
@@ -364,6 +403,8 @@ void Runtime::start_plugins() {
       std::string why = std::string(p->state == PluginState::Created ? "start" : "create") + " failed (" +
                         std::string(status_name(s)) + ")" + (msg.empty() ? "" : ": " + msg);
       fail_plugin(p, why);
+      if (barrier_owner == p)  // values already sealed by it could not be read back
+        throw std::runtime_error("plugin '" + p->name + "', which installed the storage barrier, " + why);
       if (p->config.required)
         throw std::runtime_error("required plugin '" + p->name + "' " + why +
                                  " (set required = false in [plugins." + p->name + "] to serve without it)");
@@ -389,20 +430,26 @@ void Runtime::stop_plugins() {
     vellum_plugin* p = it->get();
     if (p->state != PluginState::Started) continue;
     p->phase = Phase::Stopping;
+    router.remove_plugin(p);
     timers.cancel_all(p);
     bus.unsubscribe_all(p);
-    p->info.stop(p->instance);
+    p->info.stop(p->instance);  // after unhooking routes, timers and events
     if (!services.wait_unused(p, std::chrono::seconds(5)))
       spdlog::warn("plugin '{}': its services are still in use after stop; destroying it anyway", p->name);
     services.remove_provider(p);
-    router.remove_plugin(p);
     p->info.destroy(p->instance);
     p->instance = nullptr;
+    p->created = false;
     p->state = PluginState::Stopped;
     p->phase = Phase::Destroyed;
     spdlog::info("plugin '{}' stopped", p->name);
   }
   drop_all_pending();  // no plugin is left to answer them
+  try {
+    if (audit) audit->checkpoint();  // sign the records since the last checkpoint
+  } catch (const std::exception& e) {
+    spdlog::error("audit: final checkpoint failed: {}", e.what());
+  }
 }
 
 void Runtime::hold_pending(const std::shared_ptr<vellum_request>& r) {
@@ -423,6 +470,28 @@ void Runtime::drop_all_pending() {
   std::unordered_map<vellum_request*, std::shared_ptr<vellum_request>> all;
   std::lock_guard lk(pending_mu_);
   all.swap(pending_);
+}
+
+bool Runtime::audit_host(const vellum_request& req, const std::string& action, const std::string& resource,
+                         const std::string& outcome, nlohmann::json details) {
+  AuditEvent ev;
+  ev.actor = req.auth ? req.auth->user.id : "";
+  ev.action = action;
+  ev.resource = resource;
+  ev.outcome = outcome == "success" || outcome == "denied" ? outcome : "failure";
+  ev.request_id = req.http.request_id;
+  ev.client_ip = req.http.client_ip;
+  if (const std::string* ua = req.http.header("User-Agent")) ev.user_agent = *ua;
+  ev.details = std::move(details);
+  ev.sensitive = {"/email"};  // stored as a keyed HMAC, never in the clear
+  ev.time_ms = clock();
+  try {
+    audit->append(std::move(ev));
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::error("audit append failed for {}: {}", action, e.what());
+    return !cfg.audit.fail_closed;
+  }
 }
 
 void Runtime::count_plugin_error(vellum_plugin* p) {
@@ -457,11 +526,30 @@ void Runtime::handle_http(const std::shared_ptr<vellum_request>& req) {
   }
   req->route = m.route;
   req->params = std::move(m.params);
-  if (!(m.route->flags & VELLUM_ROUTE_PUBLIC)) {
-    // Identity (sessions, API tokens) is not part of this host yet: every
-    // non-public route is refused rather than served anonymously.
-    req->respond(problem_response(401, "", "authentication required", rid));
+  resolve_principal(*req, false);
+  // A read-only token stays read-only on every route, public ones included.
+  if (req->auth && req->auth->session.scope == "read" && req->http.method != "GET" &&
+      req->http.method != "HEAD") {
+    req->respond(problem_response(403, "", "this API token is read-only", rid));
     return;
+  }
+  if (!(m.route->flags & VELLUM_ROUTE_PUBLIC)) {
+    if (!req->auth) {
+      auto r = problem_response(401, "", "authentication required", rid);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      req->respond(std::move(r));
+      return;
+    }
+    const Session& s = req->auth->session;
+    if (m.route->session_only && s.kind != "session") {
+      req->respond(
+          problem_response(403, "", "this action needs an interactive session, not an API token", rid));
+      return;
+    }
+    if (m.route->admin_only && !req->auth->user.is_admin()) {
+      req->respond(problem_response(403, "", "administrators only", rid));
+      return;
+    }
   }
   if (m.route->native) {
     m.route->native(*req);

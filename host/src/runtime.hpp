@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -19,8 +20,10 @@
 
 #include <vellum/abi.h>
 
+#include "audit.hpp"
 #include "config.hpp"
 #include "http_types.hpp"
+#include "identity.hpp"
 #include "storage/store.hpp"
 
 namespace boost::asio {
@@ -58,7 +61,8 @@ struct vellum_plugin {
   void* instance = nullptr;
   std::atomic<vellum::host::PluginState> state{vellum::host::PluginState::Loaded};
   std::atomic<vellum::host::Phase> phase{vellum::host::Phase::None};
-  std::string error;  // why it failed or was disabled
+  bool created = false;  // create() succeeded: destroy() is owed (instance may be NULL)
+  std::string error;     // why it failed or was disabled
   std::atomic<uint64_t> call_errors{0};
 };
 
@@ -81,6 +85,8 @@ struct RouteEntry {
   vellum_http_handler_fn handler = nullptr;
   std::shared_ptr<OwnedUser> user;
   std::function<void(vellum_request&)> native;  // host routes
+  bool admin_only = false;                      // host routes: administrators only
+  bool session_only = false;                    // host routes: not with an API token
 };
 
 struct WsEntry {
@@ -125,6 +131,7 @@ struct vellum_request {
   bool query_parsed = false;
   vellum::host::HeaderList resp_headers;
   std::shared_ptr<vellum::host::RouteEntry> route;
+  std::optional<vellum::host::Authenticated> auth;  // the caller, when a valid token came with the request
   // Set by the transport; called exactly once with the response.
   std::function<void(vellum::host::HttpResponse&&)> complete;
   std::atomic<bool> responded{false};
@@ -194,7 +201,11 @@ class EventBus {
     std::string pattern;
     vellum_event_fn fn;
     std::shared_ptr<OwnedUser> user;
+    std::atomic<int> in_flight{0};
+    std::atomic<bool> removed{false};
   };
+  void wait_idle(const std::vector<std::shared_ptr<Sub>>& gone);
+  static thread_local std::set<const void*> t_delivering_;  // subscriptions this thread is inside
   std::mutex mu_;
   uint64_t last_id_ = 0;
   std::vector<std::shared_ptr<Sub>> subs_;
@@ -242,33 +253,12 @@ class Metrics {
   void plugin_error(std::string_view plugin);
   vellum_status register_metric(const vellum_plugin* p, int32_t kind, std::string_view name,
                                 std::string_view help, uint64_t* id, std::string* err);
-  vellum_status record(uint64_t id, double v);
+  vellum_status record(const vellum_plugin* p, uint64_t id, double v);
   std::string render() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-};
-
-// ---------------------------------------------------------------- audit
-class Audit {
- public:
-  Audit(Store& store, bool fail_closed);
-  struct Record {
-    std::string actor, action, resource, request_id, client_ip, details_json, plugin;
-    int32_t outcome = 0;
-  };
-  // Appends durably; throws StoreError on failure.
-  void append(const Record& r, int64_t now_ms);
-  bool fail_closed() const { return fail_closed_; }
-
- private:
-  Store& store_;
-  bool fail_closed_;
-  std::mutex mu_;
-  bool loaded_ = false;
-  uint64_t seq_ = 0;
-  std::string last_hash_;
 };
 
 // ---------------------------------------------------------------- timers
@@ -306,6 +296,14 @@ class Runtime {
   void stop_plugins();
 
   void handle_http(const std::shared_ptr<vellum_request>& req);
+  // Sets req.auth from "Authorization: Bearer <token>" (or, for WebSocket
+  // upgrades that browsers cannot give headers, the access_token query
+  // parameter or a "vellum.bearer, <token>" subprotocol pair).
+  void resolve_principal(vellum_request& req, bool websocket);
+  // The host's own audit records (identity, admin actions). Returns false if
+  // the record could not be written and [audit] fail_closed is on.
+  bool audit_host(const vellum_request& req, const std::string& action, const std::string& resource,
+                  const std::string& outcome, nlohmann::json details = nlohmann::json::object());
   std::shared_ptr<WsEntry> match_ws(std::string_view path,
                                     std::vector<std::pair<std::string, std::string>>* p) {
     return router.match_ws(path, p);
@@ -317,7 +315,9 @@ class Runtime {
   Config cfg;
   boost::asio::io_context& io;
   std::unique_ptr<Store> store;
-  std::unique_ptr<Audit> audit;
+  Clock clock = system_clock_ms;
+  std::unique_ptr<Identity> identity;
+  std::unique_ptr<AuditLog> audit;
   Router router;
   WsHub hub;
   EventBus bus;
@@ -326,6 +326,7 @@ class Runtime {
   Timers timers;
   std::vector<std::unique_ptr<vellum_plugin>> plugins;  // in start order
   std::atomic<bool> barrier_installed{false};
+  vellum_plugin* barrier_owner = nullptr;  // its failure is always fatal
   std::atomic<bool> stopping{false};
 
   // Called for every error status a plugin callback returns.
@@ -340,6 +341,7 @@ class Runtime {
 
  private:
   void add_host_routes();
+  void add_identity_routes();
   void fail_plugin(vellum_plugin* p, const std::string& why);
   std::atomic<bool> ready_{false};
   std::mutex pending_mu_;

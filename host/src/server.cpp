@@ -133,7 +133,10 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
   }
 
   vellum_status send(std::shared_ptr<const std::string> data, bool binary) override {
-    if (closed_) return VELLUM_ERR_NOT_FOUND;
+    if (closed_) {
+      set_last_error("connection is closed");
+      return VELLUM_ERR_NOT_FOUND;
+    }
     uint64_t after = queued_bytes_.fetch_add(data->size()) + data->size();
     if (after > ep_->max_queued_bytes) {
       queued_bytes_.fetch_sub(data->size());
@@ -433,6 +436,7 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
   }
 
   void write(HttpResponse&& r, bool counted) {
+    if (pending_timer_) pending_timer_->cancel();  // its handler holds the timer until it runs
     pending_timer_.reset();
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status),
                                                                    version_ ? version_ : 11);

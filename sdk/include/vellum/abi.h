@@ -384,8 +384,10 @@ typedef struct vellum_host_api_v1 {
    * OWNERSHIP: svc copied; vtable and instance stay the provider's.
    * THREADS: the lifecycle thread. */
   vellum_status (*service_register)(vellum_plugin* self, const vellum_service_v1* svc);
-  /* Acquire a service with the same major and at least min_minor. The
-   * provider is not stopped until every reference is released.
+  /* Acquire a service with the same major and at least min_minor. Plugins
+   * stop in reverse dependency order, so consumers stop (and release) before
+   * their providers; a provider is destroyed after its references are
+   * released, or after a 5 s grace period with a warning.
    * OWNERSHIP: *out copied out (vtable/instance borrowed until release);
    *   *out_ref must be passed to service_release exactly once.
    * Errors: NOT_FOUND, VERSION. THREADS: any. */
@@ -396,7 +398,8 @@ typedef struct vellum_host_api_v1 {
 
   /* ---- storage (minor 0) ---- */
   /* Transactions serialize writers. A txn must be committed or rolled back
-   * exactly once, on the thread that began it.
+   * exactly once, and used from one thread at a time (it may move between
+   * threads, e.g. across an async handler).
    * OWNERSHIP: *out_txn owned by the caller until commit/rollback.
    * THREADS: any, but a txn is single-threaded. */
   vellum_status (*txn_begin)(vellum_plugin* self, vellum_txn** out_txn);
@@ -453,7 +456,8 @@ typedef struct vellum_host_api_v1 {
   /* ---- randomness and time (minor 0) ---- */
   /* Cryptographically secure (OpenSSL RAND_bytes). THREADS: any. */
   vellum_status (*random_bytes)(vellum_plugin* self, uint8_t* out, size_t size);
-  /* Unix time in milliseconds from the host clock (tests can control it). */
+  /* Unix time in milliseconds from the host clock (the one identity and
+   * audit use). */
   int64_t (*now_ms)(vellum_plugin* self);
 
   /* ---- authorization (minor 0) ---- */

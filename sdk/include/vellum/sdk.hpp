@@ -76,6 +76,20 @@ vellum_status guarded(const vellum_host_api_v1* api, vellum_plugin* self, F&& f)
     return VELLUM_ERR_INTERNAL;
   }
 }
+// For callbacks whose status nobody reads (events, timers, on_close): a
+// failure is logged through the host instead of vanishing.
+template <class F>
+void guarded_logged(const vellum_host_api_v1* api, vellum_plugin* self, const char* what, F&& f) noexcept {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    std::string m = std::string(what) + " failed: " + e.what();
+    api->log(self, VELLUM_LOG_ERROR, vellum_str{m.data(), m.size()});
+  } catch (...) {
+    std::string m = std::string(what) + " failed: unknown exception";
+    api->log(self, VELLUM_LOG_ERROR, vellum_str{m.data(), m.size()});
+  }
+}
 template <class T>
 void delete_user(void* p) noexcept {
   delete static_cast<T*>(p);
@@ -300,9 +314,8 @@ class Host {
     };
     ep.on_close = [](void* user, vellum_conn_id conn, uint16_t code) noexcept {
       auto* c = static_cast<Ctx*>(user);
-      detail::guarded(c->host.api_, c->host.self_, [&] {
+      detail::guarded_logged(c->host.api_, c->host.self_, "WebSocket on_close", [&] {
         if (c->h.on_close) c->h.on_close(conn, code);
-        return VELLUM_OK;
       });
     };
     check(api_->register_websocket(self_, &ep));
@@ -343,10 +356,8 @@ class Host {
         self_, to_c(pattern),
         [](void* user, vellum_str topic, vellum_str payload) noexcept {
           auto* c = static_cast<Ctx*>(user);
-          detail::guarded(c->host.api_, c->host.self_, [&] {
-            c->fn(to_sv(topic), to_sv(payload));
-            return VELLUM_OK;
-          });
+          detail::guarded_logged(c->host.api_, c->host.self_, "event handler",
+                                 [&] { c->fn(to_sv(topic), to_sv(payload)); });
         },
         ctx, &detail::delete_user<Ctx>, &id));
     Host h = *this;
@@ -470,10 +481,7 @@ class Host {
         self_, delay_ms, interval_ms,
         [](void* user) noexcept {
           auto* c = static_cast<Ctx*>(user);
-          detail::guarded(c->host.api_, c->host.self_, [&] {
-            c->fn();
-            return VELLUM_OK;
-          });
+          detail::guarded_logged(c->host.api_, c->host.self_, "timer", [&] { c->fn(); });
         },
         ctx, &detail::delete_user<Ctx>, &id));
     Host h = *this;

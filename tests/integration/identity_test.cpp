@@ -1,0 +1,208 @@
+// Identity through real vellumd processes: bootstrap, login, tokens, MFA,
+// authorization defaults and an IDOR sweep over every host route.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <regex>
+
+#include "harness.hpp"
+#include "identity.hpp"
+
+using namespace vt;
+using nlohmann::json;
+
+namespace {
+const std::string kAdminPw = "correct horse staple 42";
+const std::string kUserPw = "user passphrase 42!";
+
+// A server with an administrator created by `vellumd admin create`.
+struct Deployment {
+  TempDir dir;
+  std::unique_ptr<Vellumd> v;
+  explicit Deployment(const std::string& extra = "") {
+    write_file(dir / "pw", kAdminPw + "\n");
+    write_file(dir / "v.toml", extra + "\n[plugins]\ndir = \"" + plugin_dir() + "\"\n");
+    auto r = run({vellumd_path(), "admin", "create", "--email", "admin@example.com", "--password-file",
+                  dir / "pw", "--config", dir / "v.toml", "--data-dir", dir / "data"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_THAT(r.out, Catch::Contains("created administrator admin@example.com"));
+    Vellumd::Options o(extra);
+    o.data_dir = dir / "data";
+    v = std::make_unique<Vellumd>(o);
+  }
+  json login(HttpClient& c, const std::string& email, const std::string& pw, const std::string& code = "") {
+    json body = {{"email", email}, {"password", pw}};
+    if (!code.empty()) body["code"] = code;
+    auto r = c.request("POST", "/v1/auth/login", body.dump(), {{"Content-Type", "application/json"}});
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  }
+};
+
+std::map<std::string, std::string> bearer(const std::string& t) { return {{"Authorization", "Bearer " + t}}; }
+}  // namespace
+
+TEST_CASE("admin bootstrap, login, me, logout", "[identity]") {
+  Deployment d;
+  HttpClient c(*d.v);
+  auto tok = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  auto me = c.request("GET", "/v1/me", "", bearer(tok));
+  CHECK(me.status == 200);
+  CHECK(json::parse(me.body)["user"]["roles"][0] == "admin");
+  CHECK(me.header("Cache-Control") == "no-store");
+  auto anon = c.get("/v1/me");
+  CHECK(anon.status == 401);
+  CHECK(anon.header("WWW-Authenticate") == "Bearer");
+  CHECK(c.request("POST", "/v1/auth/logout", "", bearer(tok)).status == 204);
+  CHECK(c.request("GET", "/v1/me", "", bearer(tok)).status == 401);
+  // argv never carries the password: the CLI refuses without a source.
+  auto r = run({vellumd_path(), "admin", "create", "--email", "x@example.com", "--data-dir", d.dir / "data"});
+  CHECK(r.exit_code != 0);
+  CHECK(d.v->stop() == 0);
+}
+
+TEST_CASE("unknown user and wrong password get identical answers", "[identity]") {
+  Deployment d;
+  HttpClient c(*d.v);
+  auto attempt = [&](const std::string& email) {
+    auto r = c.request("POST", "/v1/auth/login",
+                       json({{"email", email}, {"password", "not the password"}}).dump());
+    auto j = json::parse(r.body);
+    j.erase("request_id");
+    return std::make_pair(r.status, j.dump());
+  };
+  auto unknown = attempt("ghost@example.com");
+  INFO(unknown.second);
+  auto wrong = attempt("admin@example.com");
+  CHECK(unknown.first == 401);
+  CHECK(unknown == wrong);
+  CHECK(c.request("POST", "/v1/auth/login", "not json").status == 400);
+  CHECK(d.v->stop() == 0);
+}
+
+TEST_CASE("API token scopes are enforced and tokens need a session to create", "[identity]") {
+  Deployment d("[plugins.testkit]\n");
+  HttpClient c(*d.v);
+  auto session = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  auto mk = [&](const char* scope) {
+    auto r = c.request("POST", "/v1/auth/tokens", json({{"name", scope}, {"scope", scope}}).dump(),
+                       bearer(session));
+    REQUIRE(r.status == 201);
+    return json::parse(r.body)["token"].get<std::string>();
+  };
+  std::string ro = mk("read"), full = mk("full");
+  CHECK(c.request("GET", "/v1/test/private", "", bearer(ro)).status == 200);
+  CHECK(c.request("PUT", "/v1/test/kv/x", "v", bearer(ro)).status == 403);                     // read-only
+  CHECK(c.request("POST", "/v1/auth/tokens", R"({"name":"x"})", bearer(full)).status == 403);  // session only
+  auto list = json::parse(c.request("GET", "/v1/auth/tokens", "", bearer(session)).body)["tokens"];
+  CHECK(list.size() == 2);
+  CHECK(list.dump().find("vla_") == std::string::npos);  // shown once, never listed
+  std::string id = list[0]["id"];
+  CHECK(c.request("DELETE", "/v1/auth/tokens/" + id, "", bearer(session)).status == 204);
+  CHECK(c.request("DELETE", "/v1/auth/tokens/" + id, "", bearer(session)).status == 404);
+  auto who = json::parse(c.request("GET", "/v1/test/whoami", "", bearer(session)).body);
+  CHECK(who["authenticated"] == true);
+  CHECK(d.v->stop() == 0);
+}
+
+TEST_CASE("MFA enrolment and login with TOTP through HTTP", "[identity][mfa]") {
+  Deployment d;
+  HttpClient c(*d.v);
+  auto tok = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  auto e = json::parse(c.request("POST", "/v1/auth/mfa/enroll", "", bearer(tok)).body);
+  std::string b32 = e["secret"];
+  std::string bytes;
+  uint32_t buf = 0;
+  int bits = 0;
+  for (char ch : b32) {
+    buf = (buf << 5) | static_cast<uint32_t>(ch >= 'A' ? ch - 'A' : ch - '2' + 26);
+    if ((bits += 5) >= 8) bytes.push_back(static_cast<char>((buf >> (bits -= 8)) & 0xff));
+  }
+  auto code = [&](int64_t offset) {
+    return vellum::host::Identity::totp(bytes, vellum::host::system_clock_ms() / 30000 + offset);
+  };
+  auto conf = c.request("POST", "/v1/auth/mfa/confirm", json({{"code", code(0)}}).dump(), bearer(tok));
+  REQUIRE(conf.status == 200);
+  auto recovery = json::parse(conf.body)["recovery_codes"];
+  CHECK(recovery.size() == 10);
+  auto r = c.request("POST", "/v1/auth/login",
+                     json({{"email", "admin@example.com"}, {"password", kAdminPw}}).dump());
+  CHECK(r.status == 401);
+  CHECK(json::parse(r.body)["code"] == "mfa_required");
+  auto with_recovery = d.login(c, "admin@example.com", kAdminPw, recovery[0]);
+  CHECK(with_recovery["session"]["mfa_at_ms"].get<int64_t>() > 0);
+  CHECK(d.v->stop() == 0);
+  // Secrets never reach the log.
+  auto log = d.v->log();
+  CHECK(log.find(b32) == std::string::npos);
+  CHECK(log.find(kAdminPw) == std::string::npos);
+  CHECK(log.find(tok) == std::string::npos);
+  CHECK(log.find(recovery[1].get<std::string>()) == std::string::npos);
+}
+
+TEST_CASE("authorization defaults and an IDOR sweep over every host route", "[identity][idor]") {
+  Deployment d("[plugins.testkit]\n");
+  HttpClient c(*d.v);
+  auto admin = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  for (auto* email : {"alice@example.com", "bob@example.com"}) {
+    auto r = c.request("POST", "/v1/admin/users", json({{"email", email}, {"password", kUserPw}}).dump(),
+                       bearer(admin));
+    REQUIRE(r.status == 201);
+  }
+  auto alice = d.login(c, "alice@example.com", kUserPw);
+  auto bob = d.login(c, "bob@example.com", kUserPw);
+  std::string alice_tok = alice["token"], bob_tok = bob["token"];
+  std::string alice_session = alice["session"]["id"], alice_user = alice["user"]["id"];
+  auto alice_api =
+      json::parse(c.request("POST", "/v1/auth/tokens", R"({"name":"a"})", bearer(alice_tok)).body);
+  std::string alice_token_id = alice_api["session"]["id"];
+
+  // Bob, an ordinary user, tries every host route with Alice's identifiers.
+  auto doc = json::parse(c.get("/v1/openapi.json").body);
+  int tried = 0;
+  for (auto& [path, ops] : doc["paths"].items()) {
+    if (path.rfind("/v1/test", 0) == 0 || path == "/v1/auth/login" || path == "/v1/auth/logout") continue;
+    for (auto& [method, op] : ops.items()) {
+      for (const std::string& id : {alice_session, alice_user, alice_token_id}) {
+        std::string target = std::regex_replace(path, std::regex("\\{[a-z_]+\\}"), id);
+        std::string m = method;
+        for (auto& ch : m) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        auto r = c.request(m, target, "{}", bearer(bob_tok));
+        ++tried;
+        INFO(m << " " << target << " -> " << r.status << " " << r.body);
+        CHECK(r.body.find("alice@example.com") == std::string::npos);
+        if (path.rfind("/v1/admin", 0) == 0) CHECK(r.status == 403);
+      }
+    }
+  }
+  CHECK(tried > 20);
+  // Alice is untouched: her session, her token and her account still work.
+  CHECK(c.request("GET", "/v1/me", "", bearer(alice_tok)).status == 200);
+  CHECK(c.request("GET", "/v1/test/private", "", bearer(alice_api["token"])).status == 200);
+  CHECK(d.v->stop() == 0);
+}
+
+TEST_CASE("admin lock revokes sessions and blocks login", "[identity]") {
+  Deployment d;
+  HttpClient c(*d.v);
+  auto admin = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  auto u = json::parse(c.request("POST", "/v1/admin/users",
+                                 json({{"email", "carol@example.com"}, {"password", kUserPw}}).dump(),
+                                 bearer(admin))
+                           .body);
+  auto carol = d.login(c, "carol@example.com", kUserPw)["token"].get<std::string>();
+  std::string id = u["id"];
+  CHECK(c.request("POST", "/v1/admin/users/" + id + "/lock", "", bearer(admin)).status == 200);
+  CHECK(c.request("GET", "/v1/me", "", bearer(carol)).status == 401);
+  CHECK(c.request("POST", "/v1/auth/login",
+                  json({{"email", "carol@example.com"}, {"password", kUserPw}}).dump())
+            .status == 401);
+  CHECK(c.request("POST", "/v1/admin/users/" + id + "/unlock", "", bearer(admin)).status == 200);
+  d.login(c, "carol@example.com", kUserPw);
+  auto users = json::parse(c.request("GET", "/v1/admin/users?limit=1", "", bearer(admin)).body);
+  CHECK(users["users"].size() == 1);
+  CHECK_FALSE(users["next_cursor"].is_null());
+  CHECK(d.v->stop() == 0);
+}
