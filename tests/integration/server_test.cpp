@@ -143,11 +143,23 @@ TEST_CASE("SIGTERM drains: in-flight requests finish, WebSockets get 1001, plugi
   // An async request in flight when the signal arrives still gets its answer.
   HttpClient busy(v);
   Response async_result;
-  std::thread t([&] { async_result = busy.get("/v1/test/async"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::string async_error;
+  std::thread t([&] {
+    try {
+      async_result = busy.get("/v1/test/async?ms=300");
+    } catch (const std::exception& e) {
+      async_error = e.what();
+    }
+  });
+  // Signal only once the server holds the request (a request still in transit
+  // when the listener closes is not in flight).
+  HttpClient probe(v);
+  for (int i = 0; i < 2000 && json::parse(probe.get("/v1/test/inflight").body)["inflight"] == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   int code = v.stop();
   t.join();
   CHECK(code == 0);
+  INFO(async_error);
   CHECK(async_result.status == 200);
   CHECK_FALSE(ws.read().has_value());
   INFO(ws.close_reason());

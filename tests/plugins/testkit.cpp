@@ -74,13 +74,21 @@ class Testkit : public vellum::Plugin {
         "GET", "/v1/test/noresponse", [](vellum::Request&) {}, VELLUM_ROUTE_PUBLIC);
     h.route(
         "GET", "/v1/test/async",
-        [](vellum::Request& req) {
+        [this](vellum::Request& req) {
+          // ?ms=N answers after N ms (default 20); /v1/test/inflight counts open ones.
+          int ms = std::stoi(std::string(req.query_param("ms").value_or("20")));
           auto later = req.defer();
-          std::thread([later]() mutable {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          ++inflight_;
+          std::thread([this, later, ms]() mutable {
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+            --inflight_;
             later.respond(200, "text/plain", "async done");
           }).detach();
         },
+        VELLUM_ROUTE_PUBLIC);
+    h.route(
+        "GET", "/v1/test/inflight",
+        [this](vellum::Request& req) { req.json(200, "{\"inflight\":" + std::to_string(inflight_.load()) + "}"); },
         VELLUM_ROUTE_PUBLIC);
     h.route(
         "GET", "/v1/test/never", [](vellum::Request& req) { (void)req.defer(); }, VELLUM_ROUTE_PUBLIC);
@@ -197,6 +205,7 @@ class Testkit : public vellum::Plugin {
   int events_ = 0;
   std::string last_topic_;
   std::atomic<int> ticks_{0};
+  std::atomic<int> inflight_{0};
 };
 
 }  // namespace
