@@ -231,12 +231,19 @@ int main(int argc, char** argv) {
   Stats direct = stats(cases[0].ns), abi = stats(cases[1].ns), host_direct = stats(cases[2].ns),
         host = stats(cases[3].ns);
 
+  // Router::match scans the routes in registration order: say where ours is.
+  auto routes = rt.router.routes();
+  size_t ping_index = 0;
+  while (ping_index < routes.size() && routes[ping_index] != match.route) ++ping_index;
+
   std::printf("ABI overhead: GET /v1/bench/ping in-process, %d runs x %ld calls, ns/call\n", runs, calls);
   std::printf("%-46s %9s %9s %9s\n", "path", "median", "min", "max");
   auto row = [](const char* name, const Stats& s) {
     std::printf("%-46s %9.1f %9.1f %9.1f\n", name, s.median, s.min, s.max);
   };
   for (auto& c : cases) row(c.name, stats(c.ns));
+  std::printf("(%zu HTTP routes registered; GET /v1/bench/ping is matched as route #%zu)\n", routes.size(),
+              ping_index + 1);
   std::printf("\n");
   std::printf("ABI trampoline overhead : %+.1f ns/call (%.2fx direct)\n", abi.median - direct.median,
               abi.median / direct.median);

@@ -159,7 +159,7 @@ int run_audit_command(const std::vector<std::string>& argv, const std::string& d
       const std::string key_path = (dir / "audit-signing.pem").string();
       if (!fs::exists(key_path)) {
         std::cerr << "vellumd audit public-key: no signing key at " << key_path
-                  << " (it is created when the server first writes the audit log)\n";
+                  << " (the server creates it when it first opens the audit log)\n";
         return 1;
       }
       std::string pem = slurp(key_path);

@@ -264,6 +264,42 @@ void Runtime::add_identity_routes() {
       });
 
   // ---- administration
+  add("GET", "/v1/admin/audit", "Query the audit log (actor, action, resource, since/until ms, cursor)", 0,
+      true, false, [this](vellum_request& r) {
+        AuditLog::Query q;
+        std::string_view qs = r.http.query;
+        try {
+          while (!qs.empty()) {
+            auto amp = qs.find('&');
+            auto part = qs.substr(0, amp);
+            auto eq = part.find('=');
+            std::string k(part.substr(0, eq)),
+                v = eq == std::string_view::npos ? "" : percent_decode(part.substr(eq + 1), true);
+            if (k == "actor")
+              q.actor = v;
+            else if (k == "action")
+              q.action = v;
+            else if (k == "resource")
+              q.resource = v;
+            else if (k == "since")
+              q.since_ms = std::stoll(v);
+            else if (k == "until")
+              q.until_ms = std::stoll(v);
+            else if (k == "cursor")
+              q.after_seq = std::stoull(v);
+            else if (k == "limit")
+              q.limit = static_cast<uint32_t>(std::clamp<unsigned long>(std::stoul(v), 1, 1000));
+            else
+              return send_problem(r, 400, "unknown query parameter '" + k + "'");
+            if (amp == std::string_view::npos) break;
+            qs.remove_prefix(amp + 1);
+          }
+        } catch (const std::logic_error&) {
+          return send_problem(r, 400, "since, until, cursor and limit are integers");
+        }
+        send_json(r, 200, audit->query(q));
+      });
+
   add("GET", "/v1/admin/users", "List users (cursor pagination)", 0, true, false, [this](vellum_request& r) {
     std::string after;
     uint32_t limit = 100;

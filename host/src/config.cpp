@@ -241,6 +241,7 @@ Config parse_config(std::string_view text, const std::string& source) {
     r.boolean("hmac_emails", c.audit.hmac_emails);
     r.boolean("hmac_ips", c.audit.hmac_ips);
     r.uint("checkpoint_every", c.audit.checkpoint_every, 1, 1000000);
+    r.uint("checkpoint_interval_seconds", c.audit.checkpoint_interval_seconds, 1, 86400);
     r.finish();
   }
   if (auto* t = top.table("identity")) {

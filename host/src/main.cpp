@@ -1,6 +1,7 @@
 // vellumd: serve, check-config, plugins.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
@@ -254,6 +255,22 @@ int cmd_serve(const Args& a) {
     }
   });
 
+  // Signed audit checkpoints on a timer (and one more at shutdown).
+  net::steady_timer checkpoint_timer(io);
+  std::function<void()> arm_checkpoint = [&] {
+    checkpoint_timer.expires_after(std::chrono::seconds(5));
+    checkpoint_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      try {
+        rt.audit->maybe_checkpoint(rt.clock());
+      } catch (const std::exception& e) {
+        spdlog::error("audit checkpoint failed: {}", e.what());
+      }
+      arm_checkpoint();
+    });
+  };
+  arm_checkpoint();
+
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < threads; ++i)
     pool.emplace_back([&io] {
@@ -283,6 +300,7 @@ int cmd_serve(const Args& a) {
   code = stop_future.get();
   rt.stopping = true;
   signals.cancel();
+  checkpoint_timer.cancel();
   hup.cancel();
   server.shutdown(std::chrono::milliseconds(c.server.shutdown_grace_ms));
   rt.stop_plugins();

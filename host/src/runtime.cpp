@@ -349,6 +349,7 @@ void Runtime::open_storage() {
   ao.hmac_key_path = (fs::path(cfg.data_dir) / "audit-hmac.key").string();
   ao.signing_key_path = (fs::path(cfg.data_dir) / "audit-signing.pem").string();
   ao.checkpoint_every = cfg.audit.checkpoint_every;
+  ao.checkpoint_interval_ms = cfg.audit.checkpoint_interval_seconds * 1000;
   ao.hmac_emails = cfg.audit.hmac_emails;
   ao.hmac_ips = cfg.audit.hmac_ips;
   audit = std::make_unique<AuditLog>(std::move(ao));

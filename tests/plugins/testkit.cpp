@@ -88,7 +88,9 @@ class Testkit : public vellum::Plugin {
         VELLUM_ROUTE_PUBLIC);
     h.route(
         "GET", "/v1/test/inflight",
-        [this](vellum::Request& req) { req.json(200, "{\"inflight\":" + std::to_string(inflight_.load()) + "}"); },
+        [this](vellum::Request& req) {
+          req.json(200, "{\"inflight\":" + std::to_string(inflight_.load()) + "}");
+        },
         VELLUM_ROUTE_PUBLIC);
     h.route(
         "GET", "/v1/test/never", [](vellum::Request& req) { (void)req.defer(); }, VELLUM_ROUTE_PUBLIC);
