@@ -479,13 +479,23 @@ Identity::LoginResult Identity::login(const std::string& email_in, const std::st
     note_failure(ipk);
     throw kInvalidCredentials;
   }
-  bool password_ok = false;
+  // The argon2id verification (tens of ms by design) runs before the write
+  // transaction, so logins never hold up other writers.
+  auto snapshot = load_user(nullptr, rec->value);
+  if (!snapshot) throw kInvalidCredentials;
+  std::string verified_hash = snapshot->first.password_hash;
+  bool password_ok = verify_password(verified_hash, password);
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto t = store_.begin();
     auto cur = load_user(t.get(), rec->value);
     if (!cur) throw kInvalidCredentials;
     User u = cur->first;
-    if (attempt == 0) password_ok = verify_password(u.password_hash, password);
+    if (u.password_hash != verified_hash) {  // changed meanwhile: check against the new one
+      t.reset();
+      verified_hash = u.password_hash;
+      password_ok = verify_password(verified_hash, password);
+      continue;
+    }
     if (u.status == "locked" && u.locked_until_ms && u.locked_until_ms <= now()) {
       u.status = "active";  // the automatic lock has run out
       u.failed_logins = 0;
