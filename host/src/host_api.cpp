@@ -94,7 +94,11 @@ void h_log(vellum_plugin* self, int32_t level, vellum_str msg) {
                                                   spdlog::level::err};
   auto lvl = map[std::clamp(level, 0, 4)];
   try {
-    spdlog::log(lvl, "[{}] {}", self->name, sv(msg));
+    // One plugin message is one log line: control characters cannot forge others.
+    std::string line(sv(msg));
+    for (auto& c : line)
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = ' ';
+    spdlog::log(lvl, "[{}] {}", self->name, line);
   } catch (...) {
   }
 }
@@ -558,6 +562,28 @@ vellum_status h_set_barrier(vellum_plugin* self, const vellum_barrier_v1* in) {
   });
 }
 
+// (minor 1) Re-seal a batch of stored values; only the barrier's owner may.
+vellum_status h_barrier_reseal(vellum_plugin* self, vellum_bytes cursor, uint32_t batch, vellum_buffer* out_next,
+                               uint64_t* out_resealed, int* out_done) {
+  return guard([&] {
+    if (!valid(self) || !out_next) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    *out_next = vellum_buffer{nullptr, 0};
+    if (!has_storage(self)) return fail(VELLUM_ERR_STATE, "storage is not open (validate_config?)");
+    if (self->rt->barrier_owner != self)
+      return fail(VELLUM_ERR_PERMISSION_DENIED, "only the plugin that installed the barrier may reseal");
+    auto r = self->rt->store->reseal(sv(cursor), batch ? std::min<uint32_t>(batch, 10000) : 500);
+    if (!r.next_cursor.empty()) {
+      out_next->data = static_cast<uint8_t*>(h_alloc(r.next_cursor.size()));
+      if (!out_next->data) return fail(VELLUM_ERR_LIMIT, "out of memory");
+      std::memcpy(out_next->data, r.next_cursor.data(), r.next_cursor.size());
+      out_next->size = r.next_cursor.size();
+    }
+    if (out_resealed) *out_resealed = r.resealed;
+    if (out_done) *out_done = r.done ? 1 : 0;
+    return VELLUM_OK;
+  });
+}
+
 // ---- audit
 vellum_status h_audit_append(vellum_plugin* self, const vellum_audit_record_v1* in) {
   return guard([&] {
@@ -726,6 +752,7 @@ const vellum_host_api_v1 kApi = [] {
   a.random_bytes = h_random_bytes;
   a.now_ms = h_now_ms;
   a.authorize = h_authorize;
+  a.barrier_reseal = h_barrier_reseal;  // minor 1
   return a;
 }();
 

@@ -259,6 +259,7 @@ class SqliteStore final : public Store {
   }
   bool has_barrier() const override { return current_barrier() != nullptr; }
   std::string backend_name() const override { return "sqlite"; }
+  ResealBatch reseal(std::string_view cursor, uint32_t limit) override;
 
   std::shared_ptr<Barrier> current_barrier() const {
     std::lock_guard lock(barrier_mu_);
@@ -420,6 +421,74 @@ class SqliteTransaction final : public Transaction {
 };
 
 std::unique_ptr<Transaction> SqliteStore::begin() { return std::make_unique<SqliteTransaction>(*this); }
+
+// Cursor: u32 big-endian namespace length, namespace, key (of the last row done).
+Store::ResealBatch SqliteStore::reseal(std::string_view cursor, uint32_t limit) {
+  const auto barrier = current_barrier();
+  if (!barrier) throw StoreError(VELLUM_ERR_STATE, "sqlite store: reseal needs a storage barrier");
+  std::string after_ns, after_key;
+  const bool from_start = cursor.empty();
+  if (!from_start) {
+    if (cursor.size() < 4) throw StoreError(VELLUM_ERR_INVALID_ARGUMENT, "sqlite store: malformed reseal cursor");
+    const auto* b = reinterpret_cast<const unsigned char*>(cursor.data());
+    const size_t n = (size_t{b[0]} << 24) | (size_t{b[1]} << 16) | (size_t{b[2]} << 8) | size_t{b[3]};
+    if (cursor.size() < 4 + n) throw StoreError(VELLUM_ERR_INVALID_ARGUMENT, "sqlite store: malformed reseal cursor");
+    after_ns = cursor.substr(4, n);
+    after_key = cursor.substr(4 + n);
+  }
+  limit = std::clamp<uint32_t>(limit, 1, kMaxScanLimit);
+  SqliteTransaction txn(*this);  // holds the writer: rows cannot change under the batch
+  struct Row {
+    std::string ns, key, value;
+    int64_t version;
+  };
+  std::vector<Row> rows;
+  bool more = false;
+  guarded("reseal scan", [&] {
+    SQLite::Statement st(writer_.db, from_start
+                                         ? "SELECT ns, key, value, version FROM kv ORDER BY ns, key LIMIT ?3"
+                                         : "SELECT ns, key, value, version FROM kv WHERE (ns, key) > (?1, ?2) "
+                                           "ORDER BY ns, key LIMIT ?3");
+    if (!from_start) {
+      bind_blob(st, 1, after_ns);
+      bind_blob(st, 2, after_key);
+    }
+    st.bind(3, static_cast<int64_t>(limit) + 1);  // one extra row tells whether more exist
+    while (st.executeStep()) {
+      if (rows.size() == limit) {
+        more = true;
+        break;
+      }
+      rows.push_back(Row{std::string(blob_view(st.getColumn(0))), std::string(blob_view(st.getColumn(1))),
+                         std::string(blob_view(st.getColumn(2))), st.getColumn(3).getInt64()});
+    }
+  });
+  ResealBatch out;
+  for (auto& r : rows) {
+    const std::string sealed = seal(*barrier, r.ns, r.key, unseal(*barrier, r.ns, r.key, r.value));
+    guarded("reseal put", [&] {
+      SQLite::Statement st(writer_.db, "UPDATE kv SET value = ?3 WHERE ns = ?1 AND key = ?2 AND version = ?4");
+      bind_blob(st, 1, r.ns);
+      bind_blob(st, 2, r.key);
+      bind_blob(st, 3, sealed);
+      st.bind(4, r.version);
+      out.resealed += static_cast<uint64_t>(st.exec());  // 0 if a writer changed the row: it wins
+    });
+  }
+  txn.commit();
+  out.done = !more;
+  if (!rows.empty()) {
+    const Row& last = rows.back();
+    const uint32_t n = static_cast<uint32_t>(last.ns.size());
+    out.next_cursor = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                       static_cast<char>(n)};
+    out.next_cursor += last.ns;
+    out.next_cursor += last.key;
+  } else {
+    out.next_cursor = std::string(cursor);
+  }
+  return out;
+}
 
 }  // namespace
 

@@ -78,6 +78,17 @@ class Store {
   virtual void set_barrier(std::shared_ptr<Barrier> barrier) = 0;
   virtual bool has_barrier() const = 0;
   virtual std::string backend_name() const = 0;
+
+  // Re-seals up to `limit` rows of every namespace after `cursor` (opaque;
+  // empty = from the first row), in (namespace, key) order, with the current
+  // barrier, in one write transaction; versions are kept. Throws
+  // StoreError(INVALID_ARGUMENT) on a malformed cursor, (STATE) without a barrier.
+  struct ResealBatch {
+    std::string next_cursor;
+    uint64_t resealed = 0;
+    bool done = false;
+  };
+  virtual ResealBatch reseal(std::string_view cursor, uint32_t limit) = 0;
 };
 
 struct SqliteOptions {

@@ -48,8 +48,10 @@ extern "C" {
 /* Minor history (append-only):
  *   0 — initial v1: config, log, routes, websockets, rooms, events,
  *       services, storage + barrier, audit, principal, timers, metrics,
- *       randomness, clock. */
-#define VELLUM_ABI_MINOR 0
+ *       randomness, clock.
+ *   1 — barrier_reseal (the barrier owner re-seals stored values, e.g. after
+ *       a key rotation). */
+#define VELLUM_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define VELLUM_EXPORT __declspec(dllexport)
@@ -469,6 +471,28 @@ typedef struct vellum_host_api_v1 {
                              vellum_str resource, vellum_str owner_user_id);
 
   /* ---- append new minor-1 functions below this line ---- */
+
+  /* ---- storage barrier maintenance (minor 1) ---- */
+  /* Re-seal stored values: the host reads up to `batch` raw rows across ALL
+   * namespaces, in (namespace, key) order after the opaque cursor
+   * `after_key_cursor` (empty = from the start), unseals each with the
+   * installed barrier and seals it again (so it moves to the barrier's
+   * current key), all in one store transaction. Row versions do not change,
+   * so a plugin's compare-and-set is unaffected; writers that arrive during
+   * the batch wait for it and then win (each row is re-put only if its
+   * version is still the one read). *out_next_cursor receives the cursor
+   * for the next call; *out_done is 1 when no rows remain after it.
+   * Only the plugin that installed the barrier may call it
+   * (PERMISSION_DENIED otherwise). batch: 1..10000 (0 = 500).
+   * Errors: STATE (no storage or no barrier), INTERNAL/UNAVAILABLE from the
+   * store or the barrier (the batch is then rolled back).
+   * OWNERSHIP: after_key_cursor borrowed; *out_next_cursor allocated with
+   *   host->alloc, the caller frees it with host->free (data may be NULL
+   *   when size is 0). out_resealed and out_done may be NULL.
+   * THREADS: any; batches are serialized with all other writers. Do not
+   *   call it from inside the barrier's own seal/unseal. */
+  vellum_status (*barrier_reseal)(vellum_plugin* self, vellum_bytes after_key_cursor, uint32_t batch,
+                                  vellum_buffer* out_next_cursor, uint64_t* out_resealed, int* out_done);
 } vellum_host_api_v1;
 
 /* ------------------------------------------------------------------------ */
