@@ -11,6 +11,10 @@ namespace {
 using json = nlohmann::json;
 
 void send_json(vellum_request& r, uint16_t status, const json& body) {
+  if (r.audit_failed) {  // fail closed: no success is reported for an unaudited action
+    r.respond(problem_response(503, "", "the audit log cannot be written", r.http.request_id));
+    return;
+  }
   HttpResponse resp;
   resp.status = status;
   resp.content_type = "application/json";
@@ -131,8 +135,10 @@ void Runtime::add_identity_routes() {
           send_json(r, 200, token_response(res));
         } catch (const AuthError& e) {
           // The attempted email is recorded only as an HMAC.
+          std::string lowered = email;
+          for (auto& ch : lowered) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
           audit_host(r, "auth.login", "", e.status == 429 ? "denied" : "failure",
-                     {{"reason", e.code}, {"email", email}});
+                     {{"reason", e.code}, {"email", lowered}});
           throw;
         }
       });
@@ -160,7 +166,10 @@ void Runtime::add_identity_routes() {
   add("DELETE", "/v1/auth/sessions/{id}", "Revoke one of the caller's sessions", 0, false, true,
       [this](vellum_request& r) {
         std::string id = r.params.at(0).second;
-        if (!identity->revoke_session(r.auth->user.id, id)) return send_problem(r, 404, "no such session");
+        bool is_session = false;  // API tokens have their own route
+        for (auto& s : identity->list_sessions(r.auth->user.id, "session")) is_session |= s.id == id;
+        if (!is_session || !identity->revoke_session(r.auth->user.id, id))
+          return send_problem(r, 404, "no such session");
         audit_host(r, "auth.session.revoke", "session/" + id, "success");
         send_json(r, 204, {});
       });
@@ -185,14 +194,19 @@ void Runtime::add_identity_routes() {
       [this](vellum_request& r) {
         auto b = body_object(r);
         if (!b) return;
-        uint64_t days = b->contains("expires_in_days") && (*b)["expires_in_days"].is_number_unsigned()
-                            ? (*b)["expires_in_days"].get<uint64_t>()
-                            : 90;
+        uint64_t days = 90;
+        if (b->contains("expires_in_days")) {
+          auto& d = (*b)["expires_in_days"];
+          if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > 366)
+            return send_problem(r, 422, "expires_in_days is a whole number from 1 to 366", "invalid_expiry");
+          days = d.get<uint64_t>();
+        }
         std::string scope = b->contains("scope") ? str(*b, "scope") : "full";
         auto res =
             identity->create_api_token(r.auth->user.id, str(*b, "name"), scope, days * 24 * 3600 * 1000);
-        audit_host(r, "auth.token.create", "token/" + res.session.id, "success",
-                   {{"name", res.session.name}, {"scope", res.session.scope}});
+        if (!audit_host(r, "auth.token.create", "token/" + res.session.id, "success",
+                        {{"name", res.session.name}, {"scope", res.session.scope}}))
+          identity->revoke_session(r.auth->user.id, res.session.id);  // fail closed: no unaudited token
         send_json(r, 201, token_response(res));
       });
 
@@ -253,14 +267,15 @@ void Runtime::add_identity_routes() {
       [this](vellum_request& r) {
         auto b = body_object(r);
         if (!b) return;
+        int64_t verified_at = 0;
         try {
-          identity->mfa_verify(*r.auth, str(*b, "code"));
+          verified_at = identity->mfa_verify(*r.auth, str(*b, "code"));
         } catch (const AuthError& e) {
           audit_host(r, "auth.mfa.verify", "session/" + r.auth->session.id, "failure", {{"reason", e.code}});
           throw;
         }
         audit_host(r, "auth.mfa.verify", "session/" + r.auth->session.id, "success");
-        send_json(r, 200, {{"mfa_verified_at_ms", identity->now()}});
+        send_json(r, 200, {{"mfa_verified_at_ms", verified_at}});
       });
 
   // ---- administration

@@ -625,10 +625,16 @@ size_t Identity::revoke_all(const std::string& user_id, const std::string& kind)
 
 void Identity::change_password(const std::string& user_id, const std::string& current,
                                const std::string& next) {
+  const std::string key = "pw:" + user_id;
+  if (uint64_t wait = throttle_wait(key))
+    throw AuthError(429, "too_many_attempts", "too many failed attempts; try again later", wait);
   auto cur = load_user(nullptr, user_id);
   if (!cur) throw AuthError(404, "not_found", "no such user");
-  if (!verify_password(cur->first.password_hash, current))
+  if (!verify_password(cur->first.password_hash, current)) {
+    note_failure(key);
     throw AuthError(403, "invalid_credentials", "the current password is wrong");
+  }
+  clear_failures(key);
   check_password_policy(next, cur->first.email);
   if (verify_password(cur->first.password_hash, next))
     throw AuthError(422, "weak_password", "the new password must differ from the current one");
@@ -695,13 +701,20 @@ Identity::Enrollment Identity::mfa_enroll(const std::string& user_id) {
 }
 
 std::vector<std::string> Identity::mfa_confirm(const std::string& user_id, const std::string& code) {
+  const std::string key = "mfa:" + user_id;
+  if (uint64_t wait = throttle_wait(key))
+    throw AuthError(429, "too_many_attempts", "too many failed attempts; try again later", wait);
   auto t = store_.begin();
   auto cur = load_user(t.get(), user_id);
   if (!cur) throw AuthError(404, "not_found", "no such user");
   User u = cur->first;
   if (u.pending_totp_secret.empty()) throw AuthError(409, "no_enrollment", "start an enrollment first");
   u.totp_secret = u.pending_totp_secret;
-  if (!check_totp(u, code)) throw AuthError(422, "invalid_mfa_code", "invalid authentication code");
+  if (!check_totp(u, code)) {
+    note_failure(key);
+    throw AuthError(422, "invalid_mfa_code", "invalid authentication code");
+  }
+  clear_failures(key);
   u.pending_totp_secret.clear();
   u.mfa_enabled = true;
   std::vector<std::string> codes;
@@ -718,13 +731,19 @@ std::vector<std::string> Identity::mfa_confirm(const std::string& user_id, const
 }
 
 void Identity::mfa_disable(const std::string& user_id, const std::string& password, const std::string& code) {
+  const std::string key = "mfa:" + user_id;
+  if (uint64_t wait = throttle_wait(key))
+    throw AuthError(429, "too_many_attempts", "too many failed attempts; try again later", wait);
   auto t = store_.begin();
   auto cur = load_user(t.get(), user_id);
   if (!cur) throw AuthError(404, "not_found", "no such user");
   User u = cur->first;
   if (!u.mfa_enabled) throw AuthError(409, "mfa_disabled", "MFA is not enabled");
-  if (!verify_password(u.password_hash, password) || !(check_totp(u, code) || use_recovery_code(u, code)))
+  if (!verify_password(u.password_hash, password) || !(check_totp(u, code) || use_recovery_code(u, code))) {
+    note_failure(key);
     throw AuthError(403, "invalid_credentials", "password or authentication code is wrong");
+  }
+  clear_failures(key);
   u.mfa_enabled = false;
   u.totp_secret.clear();
   u.recovery_hashes.clear();
@@ -733,14 +752,20 @@ void Identity::mfa_disable(const std::string& user_id, const std::string& passwo
   t->commit();
 }
 
-void Identity::mfa_verify(const Authenticated& who, const std::string& code) {
+int64_t Identity::mfa_verify(const Authenticated& who, const std::string& code) {
+  const std::string key = "mfa:" + who.user.id;
+  if (uint64_t wait = throttle_wait(key))
+    throw AuthError(429, "too_many_attempts", "too many failed attempts; try again later", wait);
   auto t = store_.begin();
   auto cur = load_user(t.get(), who.user.id);
   if (!cur) throw AuthError(404, "not_found", "no such user");
   User u = cur->first;
   if (!u.mfa_enabled) throw AuthError(409, "mfa_disabled", "MFA is not enabled");
-  if (!check_totp(u, code) && !use_recovery_code(u, code))
+  if (!check_totp(u, code) && !use_recovery_code(u, code)) {
+    note_failure(key);
     throw AuthError(401, "invalid_mfa_code", "invalid authentication code");
+  }
+  clear_failures(key);
   put_user(*t, u, cur->second);
   auto srec = t->get(kNs, session_key(who.token_hash));
   if (!srec) throw AuthError(401, "unauthenticated", "the session has ended");
@@ -748,6 +773,7 @@ void Identity::mfa_verify(const Authenticated& who, const std::string& code) {
   s.mfa_at_ms = now();
   t->put(kNs, session_key(who.token_hash), to_json(s).dump(), srec->version);
   t->commit();
+  return s.mfa_at_ms;
 }
 
 }  // namespace vellum::host

@@ -124,7 +124,10 @@ class Identity {
                                        const std::string& code);  // recovery codes
   void mfa_disable(const std::string& user_id, const std::string& password, const std::string& code);
   // Step-up: re-verify MFA in the current session.
-  void mfa_verify(const Authenticated& who, const std::string& code);
+  // Returns the session's new MFA time. Secret checks outside login (step-up,
+  // MFA changes, password change) share login's progressive delay, keyed per
+  // user: a stolen session cannot brute-force them.
+  int64_t mfa_verify(const Authenticated& who, const std::string& code);
 
   static std::string totp(const std::string& secret, int64_t step, int digits = 6);  // RFC 6238
   static std::string base32(const std::string& bytes);

@@ -211,6 +211,18 @@ int cmd_admin(const Args& a) {
   try {
     auto u = rt.identity->create_user(email, name, password, {"admin"});
     std::cout << "created administrator " << u.email << " (" << u.id << ")\n";
+    AuditEvent ev;
+    ev.actor = "cli";
+    ev.action = "admin.user.create";
+    ev.resource = "user/" + u.id;
+    ev.outcome = "success";
+    ev.details = {{"roles", {"admin"}}, {"via", "vellumd admin create"}};
+    ev.time_ms = rt.clock();
+    try {
+      rt.audit->append(std::move(ev));
+    } catch (const std::exception& e) {
+      std::cerr << "vellumd: warning: the audit record was not written (" << e.what() << ")\n";
+    }
   } catch (const AuthError& e) {
     std::cerr << "vellumd: " << e.what() << "\n";
     code = 1;
@@ -304,6 +316,11 @@ int cmd_serve(const Args& a) {
   hup.cancel();
   server.shutdown(std::chrono::milliseconds(c.server.shutdown_grace_ms));
   rt.stop_plugins();
+  try {
+    rt.audit->checkpoint();  // sign the records since the last checkpoint
+  } catch (const std::exception& e) {
+    spdlog::error("audit: final checkpoint failed: {}", e.what());
+  }
   work.reset();
   io.stop();
   for (auto& t : pool) t.join();

@@ -446,11 +446,6 @@ void Runtime::stop_plugins() {
     spdlog::info("plugin '{}' stopped", p->name);
   }
   drop_all_pending();  // no plugin is left to answer them
-  try {
-    if (audit) audit->checkpoint();  // sign the records since the last checkpoint
-  } catch (const std::exception& e) {
-    spdlog::error("audit: final checkpoint failed: {}", e.what());
-  }
 }
 
 void Runtime::hold_pending(const std::shared_ptr<vellum_request>& r) {
@@ -477,6 +472,7 @@ bool Runtime::audit_host(const vellum_request& req, const std::string& action, c
                          const std::string& outcome, nlohmann::json details) {
   AuditEvent ev;
   ev.actor = req.auth ? req.auth->user.id : "";
+  if (req.auth) ev.actor_email = req.auth->user.email;  // stored as an HMAC when [audit] hmac_emails
   ev.action = action;
   ev.resource = resource;
   ev.outcome = outcome == "success" || outcome == "denied" ? outcome : "failure";
@@ -491,6 +487,7 @@ bool Runtime::audit_host(const vellum_request& req, const std::string& action, c
     return true;
   } catch (const std::exception& e) {
     spdlog::error("audit append failed for {}: {}", action, e.what());
+    if (cfg.audit.fail_closed) const_cast<vellum_request&>(req).audit_failed = true;
     return !cfg.audit.fail_closed;
   }
 }
@@ -553,7 +550,17 @@ void Runtime::handle_http(const std::shared_ptr<vellum_request>& req) {
     }
   }
   if (m.route->native) {
-    m.route->native(*req);
+    try {
+      m.route->native(*req);
+    } catch (const std::exception& e) {
+      // A storage failure must not drop the connection: answer with a problem.
+      auto* se = dynamic_cast<const StoreError*>(&e);
+      bool busy = se && se->status == VELLUM_ERR_UNAVAILABLE;
+      spdlog::error("{} {} failed: {} (request {})", req->http.method, m.route->pattern.text, e.what(), rid);
+      if (!req->responded)
+        req->respond(
+            problem_response(busy ? 503 : 500, "", busy ? "storage is busy; retry" : "internal error", rid));
+    }
     return;
   }
   vellum_plugin* p = m.route->plugin;
@@ -658,6 +665,8 @@ std::string Runtime::openapi_json() const {
   doc["openapi"] = "3.1.0";
   doc["info"] = {{"title", "Vellum"}, {"version", "0.1.0"}};
   doc["paths"] = paths;
+  doc["components"]["securitySchemes"]["bearer"] = {{"type", "http"}, {"scheme", "bearer"}};
+  doc["security"] = nlohmann::json::array({{{"bearer", nlohmann::json::array()}}});  // public routes opt out
   auto& problem = doc["components"]["responses"]["Problem"];
   problem["description"] = "RFC 9457 problem details";
   problem["content"]["application/problem+json"]["schema"] = problem_schema;

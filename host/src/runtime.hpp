@@ -135,6 +135,7 @@ struct vellum_request {
   // Set by the transport; called exactly once with the response.
   std::function<void(vellum::host::HttpResponse&&)> complete;
   std::atomic<bool> responded{false};
+  bool audit_failed = false;  // a host audit record could not be written under fail_closed
   std::mutex mu;
   bool respond(vellum::host::HttpResponse&& r);  // false if already responded
 };

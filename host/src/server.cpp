@@ -122,8 +122,14 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
     t.keep_alive_pings = true;
     ws_.set_option(t);
     ws_.read_message_max(ep_->max_message_bytes);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "vellum"); }));
+    // A browser that sent its token as the subprotocol pair "vellum.bearer, <token>"
+    // must see one of its offers echoed, or it drops the connection; never echo the token.
+    const std::string* offered = vreq->http.header("Sec-WebSocket-Protocol");
+    bool bearer_protocol = offered && offered->find("vellum.bearer") != std::string::npos;
+    ws_.set_option(websocket::stream_base::decorator([bearer_protocol](websocket::response_type& res) {
+      res.set(http::field::server, "vellum");
+      if (bearer_protocol) res.set(http::field::sec_websocket_protocol, "vellum.bearer");
+    }));
     ws_.async_accept(upgrade, [self](beast::error_code ec) {
       if (ec) return self->teardown(1006);
       self->accepted_ = true;
@@ -420,7 +426,8 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
     if (!ep)
       return send_error(
           problem_response(404, "", "no WebSocket endpoint at " + vreq->http.path, vreq->http.request_id));
-    if (!(ep->flags & VELLUM_ROUTE_PUBLIC))
+    sh_.rt.resolve_principal(*vreq, true);
+    if (!(ep->flags & VELLUM_ROUTE_PUBLIC) && !vreq->auth)
       return send_error(problem_response(401, "", "authentication required", vreq->http.request_id));
     if (sh_.closing) return send_error(problem_response(503, "", "shutting down", vreq->http.request_id));
     vreq->params = std::move(params);

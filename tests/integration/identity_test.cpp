@@ -184,6 +184,38 @@ TEST_CASE("authorization defaults and an IDOR sweep over every host route", "[id
   CHECK(d.v->stop() == 0);
 }
 
+TEST_CASE("WebSocket upgrades authenticate with a query token or the bearer subprotocol", "[identity][ws]") {
+  Deployment d("[plugins.testkit]\n");
+  HttpClient c(*d.v);
+  auto login = d.login(c, "admin@example.com", kAdminPw);
+  std::string tok = login["token"], uid = login["user"]["id"];
+  CHECK(ws_upgrade_status(*d.v, "/v1/test/ws-private") == 401);
+  CHECK(ws_upgrade_status(*d.v, "/v1/test/ws-private?access_token=vls_forged") == 401);
+  {
+    WsClient ws(*d.v, "/v1/test/ws-private?access_token=" + tok);
+    CHECK(ws.read() == "hello " + uid);
+  }
+  {
+    WsClient ws(*d.v, "/v1/test/ws-private", "vellum.bearer, " + tok);
+    CHECK(ws.read() == "hello " + uid);
+    CHECK(ws.accepted_protocol() == "vellum.bearer");  // the token itself is never echoed
+  }
+  CHECK(d.v->stop() == 0);
+  CHECK(d.v->log().find(tok) == std::string::npos);
+}
+
+TEST_CASE("token expiry input is validated", "[identity]") {
+  Deployment d;
+  HttpClient c(*d.v);
+  auto tok = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  for (auto bad : {"0", "367", "\"30\"", "1.5", "213503982336"}) {
+    auto r = c.request("POST", "/v1/auth/tokens",
+                       std::string(R"({"name":"x","expires_in_days":)") + bad + "}", bearer(tok));
+    CHECK(r.status == 422);
+  }
+  CHECK(d.v->stop() == 0);
+}
+
 TEST_CASE("admin lock revokes sessions and blocks login", "[identity]") {
   Deployment d;
   HttpClient c(*d.v);

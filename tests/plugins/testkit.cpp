@@ -190,6 +190,13 @@ class Testkit : public vellum::Plugin {
       }
     };
     h.websocket("/v1/test/ws", std::move(ws));
+
+    vellum::Host::WebSocketHandlers priv;  // authenticated callers only
+    priv.on_open = [this](vellum_conn_id conn, vellum::Request& req) {
+      host().send(conn, "hello " + std::string(req.principal().user_id), false);
+    };
+    priv.on_message = [](vellum_conn_id, bool, std::string_view) {};
+    h.websocket("/v1/test/ws-private", std::move(priv));
   }
 
   void stop() override {

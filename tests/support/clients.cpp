@@ -164,7 +164,7 @@ struct WsClient::Impl {
   std::optional<websocket::stream<beast::tcp_stream>> plain;
   beast::flat_buffer buffer;
   int close_code = 0;
-  std::string close_reason;
+  std::string close_reason, accepted_protocol;
   bool closed = false;
   template <class F>
   auto with_ws(F&& f) {
@@ -173,7 +173,8 @@ struct WsClient::Impl {
   }
 };
 
-WsClient::WsClient(const Vellumd& s, const std::string& target) : impl_(std::make_unique<Impl>()) {
+WsClient::WsClient(const Vellumd& s, const std::string& target, const std::string& protocol)
+    : impl_(std::make_unique<Impl>()) {
   tcp::resolver resolver(impl_->io);
   auto eps = resolver.resolve(s.host(), std::to_string(s.port()));
   if (s.tls()) {
@@ -191,7 +192,13 @@ WsClient::WsClient(const Vellumd& s, const std::string& target) : impl_(std::mak
   }
   impl_->with_ws([&](auto& ws) {
     beast::get_lowest_layer(ws).expires_never();
-    ws.handshake(s.host() + ":" + std::to_string(s.port()), target);
+    if (!protocol.empty())
+      ws.set_option(websocket::stream_base::decorator([protocol](websocket::request_type& req) {
+        req.set(http::field::sec_websocket_protocol, protocol);
+      }));
+    websocket::response_type res;
+    ws.handshake(res, s.host() + ":" + std::to_string(s.port()), target);
+    impl_->accepted_protocol = std::string(res[http::field::sec_websocket_protocol]);
     return 0;
   });
 }
@@ -237,6 +244,7 @@ std::optional<std::string> WsClient::read(std::chrono::milliseconds timeout) {
 }
 
 int WsClient::close_code() const { return impl_->close_code; }
+std::string WsClient::accepted_protocol() const { return impl_->accepted_protocol; }
 std::string WsClient::close_reason() const { return impl_->close_reason; }
 
 void WsClient::close() {

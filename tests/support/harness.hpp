@@ -110,7 +110,9 @@ class HttpClient {
 
 class WsClient {
  public:
-  WsClient(const Vellumd& server, const std::string& target);
+  // protocol: an optional Sec-WebSocket-Protocol header value to offer.
+  WsClient(const Vellumd& server, const std::string& target, const std::string& protocol = "");
+  std::string accepted_protocol() const;
   ~WsClient();
   void send(const std::string& text, bool binary = false);
   // The next message, or nullopt if the connection closed (then close_code()).

@@ -178,6 +178,11 @@ TEST_CASE("TOTP MFA: enrol, confirm, login, replay, recovery codes, step-up, dis
   f.id->mfa_verify(*who, f.code_for(e.secret_base32));
   CHECK(f.id->authenticate(s.token)->session.mfa_at_ms == f.now);
 
+  // Step-up guesses are throttled like logins.
+  for (int i = 0; i < 3; ++i) CHECK(status_of([&] { f.id->mfa_verify(*who, "000000"); }) == 401);
+  CHECK(status_of([&] { f.id->mfa_verify(*who, f.code_for(e.secret_base32)); }) == 429);
+  f.now += 2000;
+
   f.now += 30000;
   CHECK(status_of([&] { f.id->mfa_disable(u.id, "wrong", f.code_for(e.secret_base32)); }) == 403);
   f.now += 30000;
