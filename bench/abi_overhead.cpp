@@ -11,7 +11,7 @@
 //            host->respond (argument checks, copies) and the pending-registry
 //            release that every plugin response goes through.
 //   host     Runtime::handle_http with a fresh request, as the server calls
-//            it: router match, public-route check, metrics, the ABI call.
+//            it: router match, principal, public-route check, metrics, ABI call.
 //   healthz  Runtime::handle_http for GET /healthz, a host-native route
 //            (std::function, no ABI), for comparison.
 //   host-direct  the same fresh request, answered by the direct function

@@ -10,7 +10,9 @@
 # then runs wrk against nginx's static file, vellumd's GET /healthz (a host
 # route) and vellumd's GET /v1/bench/ping (a plugin route through the ABI),
 # interleaved, ROUNDS times each, and prints median requests/s, the
-# vellum/nginx ratios, and any non-2xx responses or socket errors wrk saw.
+# vellum/nginx ratios, the server's CPU time per request (utime + stime of
+# the server processes during the run / requests: steadier than req/s on a
+# shared machine), and any non-2xx responses or socket errors wrk saw.
 #
 # Environment (all optional):
 #   BUILD_DIR   build tree with bin vellumd and plugins/   (default build/release)
@@ -166,11 +168,15 @@ for _ in $(seq 1 100); do
 done
 
 # ---- targets ---------------------------------------------------------------
+# Server processes per target, for CPU accounting: nginx = master + workers.
+nginx_pids="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
 names=(nginx-static vellum-healthz vellum-plugin)
 urls=("$nginx_url/ping" "$vellum_url/healthz" "$vellum_url/v1/bench/ping")
+servers=("$nginx_pids" "$vellum_pid" "$vellum_pid")
 if [[ "$BENCH_TLS" == 1 ]]; then
   names+=(nginx-static-tls vellum-plugin-tls)
   urls+=("https://127.0.0.1:$nginx_tls_port/ping" "$vellum_tls_url/v1/bench/ping")
+  servers+=("$nginx_pids" "$vellum_tls_pid")
 fi
 
 echo "== HTTP throughput: nginx vs vellumd ($(nproc) CPUs, wrk -t$WRK_THREADS -c$CONNS -d$DURATION, $ROUNDS rounds interleaved)"
@@ -185,19 +191,42 @@ for i in "${!names[@]}"; do
   wrk -t"$WRK_THREADS" -c"$CONNS" -d1s "${urls[$i]}" >/dev/null
 done
 
+# CPU time (user + system, clock ticks) used so far by the given processes.
+clk_tck="$(getconf CLK_TCK)"
+cpu_ticks() {
+  local pid total=0 f fields
+  for pid in "$@"; do
+    # Fields after the "(comm)" one: utime is the 12th, stime the 13th.
+    f="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
+    read -r -a fields <<<"$f"
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+
 # run_wrk IDX ROUND: stores the raw output, prints a one-line summary.
+# Besides requests/s it records the server's CPU time per request, which
+# the noise of a shared machine disturbs much less than throughput.
 run_wrk() {
   local i="$1" r="$2" out="$tmp/wrk.${names[$1]}.$2"
+  local c0 c1
+  # shellcheck disable=SC2086
+  c0="$(cpu_ticks ${servers[$i]})"
   wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "${urls[$i]}" >"$out" 2>&1 || true
-  local rps non2xx sock p50 p99
+  # shellcheck disable=SC2086
+  c1="$(cpu_ticks ${servers[$i]})"
+  local rps non2xx sock p50 p99 nreq cpu_us
   rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+  nreq="$(awk '/requests in/ {print $1}' "$out")"
+  cpu_us="$(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v n="${nreq:-0}" 'BEGIN {if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print 0}')"
   non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$out")"
   sock="$(grep -m1 'Socket errors:' "$out" | sed 's/^ *Socket errors: //' || true)"
   p50="$(awk '$1 == "50%" {print $2}' "$out")"
   p99="$(awk '$1 == "99%" {print $2}' "$out")"
-  printf '  round %d  %-18s %10s req/s  p50 %-8s p99 %-8s%s%s\n' "$r" "${names[$i]}" "${rps:-?}" "${p50:-?}" \
-    "${p99:-?}" "${non2xx:+  NON-2XX: $non2xx}" "${sock:+  SOCKET ERRORS: $sock}"
+  printf '  round %d  %-18s %10s req/s  p50 %-8s p99 %-8s server CPU %6s us/req%s%s\n' "$r" "${names[$i]}" \
+    "${rps:-?}" "${p50:-?}" "${p99:-?}" "$cpu_us" "${non2xx:+  NON-2XX: $non2xx}" "${sock:+  SOCKET ERRORS: $sock}"
   echo "${rps:-0}" >>"$tmp/rps.${names[$i]}"
+  echo "$cpu_us" >>"$tmp/cpu.${names[$i]}"
   echo "${non2xx:-0}" >>"$tmp/non2xx.${names[$i]}"
   [[ -n "$sock" ]] && echo "$sock" >>"$tmp/sockerr.${names[$i]}"
   return 0
@@ -219,16 +248,17 @@ sum() { awk '{s+=$1} END {print s+0}'; }
 
 echo
 echo "== Summary (median of $ROUNDS runs)"
-printf '  %-18s %12s %12s %12s %10s %s\n' target "req/s" min max non-2xx "socket errors"
-declare -A med
+printf '  %-18s %10s %10s %10s %14s %8s %s\n' target "req/s" min max "CPU us/req" non-2xx "socket errors"
+declare -A med cpu
 for name in "${names[@]}"; do
   med[$name]="$(median <"$tmp/rps.$name")"
+  cpu[$name]="$(median <"$tmp/cpu.$name")"
   mn="$(sort -g "$tmp/rps.$name" | head -n1)"
   mx="$(sort -g "$tmp/rps.$name" | tail -n1)"
   bad="$(sum <"$tmp/non2xx.$name")"
   se="none"
   [[ -s "$tmp/sockerr.$name" ]] && se="$(paste -sd';' "$tmp/sockerr.$name")"
-  printf '  %-18s %12.0f %12.0f %12.0f %10s %s\n' "$name" "${med[$name]}" "$mn" "$mx" "$bad" "$se"
+  printf '  %-18s %10.0f %10.0f %10.0f %14.2f %8s %s\n' "$name" "${med[$name]}" "$mn" "$mx" "${cpu[$name]}" "$bad" "$se"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 echo "  ratio vellum /healthz     / nginx static : $(ratio "${med[vellum-healthz]}" "${med[nginx-static]}")"
@@ -237,6 +267,7 @@ echo "  ratio vellum plugin route / vellum /healthz : $(ratio "${med[vellum-plug
 if [[ "$BENCH_TLS" == 1 ]]; then
   echo "  ratio vellum plugin TLS   / nginx static TLS : $(ratio "${med[vellum-plugin-tls]}" "${med[nginx-static-tls]}")"
 fi
+echo "  server CPU per request, vellum plugin route / nginx static : $(ratio "${cpu[vellum-plugin]}" "${cpu[nginx-static]}")x"
 
 # Host health after the load.
 echo

@@ -1,6 +1,8 @@
 // The host's identity API: login, sessions, API tokens, MFA, administration.
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "runtime.hpp"
@@ -106,6 +108,10 @@ void Runtime::add_identity_routes() {
     r->summary = summary;
     r->admin_only = admin;
     r->session_only = session_only;
+    // These run argon2id (tens of ms by design): keep them off the I/O threads.
+    static const std::set<std::string> kHashing = {"/v1/auth/login", "/v1/auth/password",
+                                                   "/v1/auth/mfa/disable", "/v1/admin/users"};
+    r->blocking = std::string(method) == "POST" && kHashing.count(path);
     // Turn identity errors into problems; never echo what the client sent.
     r->native = [fn = std::move(fn)](vellum_request& req) {
       try {
@@ -137,8 +143,10 @@ void Runtime::add_identity_routes() {
           // The attempted email is recorded only as an HMAC.
           std::string lowered = email;
           for (auto& ch : lowered) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-          audit_host(r, "auth.login", "", e.status == 429 ? "denied" : "failure",
-                     {{"reason", e.code}, {"email", lowered}});
+          if (e.status == 429)
+            metrics.auth_throttled();  // counted, not audited one by one: a flood must not become disk I/O
+          else
+            audit_host(r, "auth.login", "", "failure", {{"reason", e.code}, {"email", lowered}});
           throw;
         }
       });

@@ -198,8 +198,13 @@ nlohmann::json Session::public_json() const {
 }
 
 Identity::Identity(Store& store, IdentityConfig cfg, Clock clock)
-    : store_(store), cfg_(std::move(cfg)), clock_(std::move(clock)) {
-  dummy_hash_ = hash_password(hex(random_bytes(16)));
+    : store_(store), cfg_(std::move(cfg)), clock_(std::move(clock)) {}
+
+// Verified for logins of unknown users, so timing does not tell whether an
+// account exists. Made on first use: it costs one argon2id hash (~30 ms).
+const std::string& Identity::dummy_hash() {
+  std::call_once(dummy_once_, [this] { dummy_hash_ = hash_password(hex(random_bytes(16))); });
+  return dummy_hash_;
 }
 
 // ---------------------------------------------------------------- helpers
@@ -474,7 +479,7 @@ Identity::LoginResult Identity::login(const std::string& email_in, const std::st
 
   auto rec = store_.get(kNs, email_key(email));
   if (!rec) {
-    verify_password(dummy_hash_, password);  // same work as for a real user
+    verify_password(dummy_hash(), password);  // same work as for a real user
     note_failure(acct);
     note_failure(ipk);
     throw kInvalidCredentials;

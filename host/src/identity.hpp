@@ -155,6 +155,8 @@ class Identity {
   Store& store_;
   IdentityConfig cfg_;
   Clock clock_;
+  const std::string& dummy_hash();
+  std::once_flag dummy_once_;
   std::string dummy_hash_;  // verified for unknown users, so timing does not tell
   mutable std::mutex throttle_mu_;
   struct Failures {

@@ -60,6 +60,7 @@ struct Metrics::Impl {
   std::map<std::tuple<std::string, std::string, uint16_t>, uint64_t> requests;
   std::map<std::string, Histogram> latency;  // by route
   int64_t ws_open = 0;
+  uint64_t auth_throttled = 0;
   uint64_t ws_total = 0;
   std::map<std::string, uint64_t> plugin_errors;
   struct PluginMetric {
@@ -89,6 +90,10 @@ void Metrics::ws_opened() {
 void Metrics::ws_closed() {
   std::lock_guard lk(impl_->mu);
   --impl_->ws_open;
+}
+void Metrics::auth_throttled() {
+  std::lock_guard lk(impl_->mu);
+  ++impl_->auth_throttled;
 }
 void Metrics::plugin_error(std::string_view plugin) {
   std::lock_guard lk(impl_->mu);
@@ -161,6 +166,9 @@ std::string Metrics::render() const {
   os << "# HELP vellum_websocket_connections_total WebSocket connections accepted.\n"
         "# TYPE vellum_websocket_connections_total counter\nvellum_websocket_connections_total "
      << impl_->ws_total << "\n";
+  os << "# HELP vellum_auth_throttled_total Login attempts refused by the progressive delay (429).\n"
+        "# TYPE vellum_auth_throttled_total counter\nvellum_auth_throttled_total "
+     << impl_->auth_throttled << "\n";
   os << "# HELP vellum_plugin_call_errors_total Error statuses returned by plugin callbacks.\n"
         "# TYPE vellum_plugin_call_errors_total counter\n";
   for (auto& [p, n] : impl_->plugin_errors)

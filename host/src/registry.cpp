@@ -38,7 +38,11 @@ PathPattern PathPattern::parse(const std::string& p) {
 
 bool PathPattern::match(std::string_view path,
                         std::vector<std::pair<std::string, std::string>>* params) const {
-  auto segs = split_path(path);
+  return match_segments(split_path(path), params);
+}
+
+bool PathPattern::match_segments(const std::vector<std::string_view>& segs,
+                                 std::vector<std::pair<std::string, std::string>>* params) const {
   if (segs.size() != segments.size()) return false;
   for (size_t i = 0; i < segs.size(); ++i) {
     const std::string& s = segments[i];
@@ -96,12 +100,12 @@ void Router::add_ws(std::shared_ptr<WsEntry> w) {
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   std::shared_lock lk(mu_);
   Match m;
-  std::vector<std::pair<std::string, std::string>> params;
+  const auto segs = split_path(path);  // once per request, not once per route
   for (auto& r : routes_) {
-    if (!r->pattern.match(path, &params)) continue;
+    if (!r->pattern.match_segments(segs, nullptr)) continue;
     if (r->method == method || (method == "HEAD" && r->method == "GET")) {
+      r->pattern.match_segments(segs, &m.params);  // decode parameters for the winner only
       m.route = r;
-      m.params = std::move(params);
       return m;
     }
     m.allowed.push_back(r->method);

@@ -448,6 +448,42 @@ void Runtime::stop_plugins() {
   drop_all_pending();  // no plugin is left to answer them
 }
 
+BlockingPool::BlockingPool(unsigned threads, size_t max_queued) : max_queued_(max_queued) {
+  for (unsigned i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock lk(mu_);
+          cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
+          if (jobs_.empty()) return;  // stopping and drained
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+        }
+        job();
+      }
+    });
+}
+
+BlockingPool::~BlockingPool() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+bool BlockingPool::try_post(std::function<void()> job) {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ || jobs_.size() >= max_queued_) return false;
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return true;
+}
+
 void Runtime::hold_pending(const std::shared_ptr<vellum_request>& r) {
   std::lock_guard lk(pending_mu_);
   // respond() sets `responded` before it calls release_pending(), so a request
@@ -548,6 +584,24 @@ void Runtime::handle_http(const std::shared_ptr<vellum_request>& req) {
       req->respond(problem_response(403, "", "administrators only", rid));
       return;
     }
+  }
+  if (m.route->native && m.route->blocking) {
+    auto route = m.route;
+    bool queued = blocking.try_post([this, req, route, rid] {
+      try {
+        route->native(*req);
+      } catch (const std::exception& e) {
+        spdlog::error("{} {} failed: {} (request {})", req->http.method, route->pattern.text, e.what(), rid);
+        if (!req->responded) req->respond(problem_response(500, "", "internal error", rid));
+      }
+    });
+    if (!queued) {
+      auto r =
+          problem_response(503, "", "too many requests are waiting for password checks; retry shortly", rid);
+      r.headers.emplace_back("Retry-After", "1");
+      req->respond(std::move(r));
+    }
+    return;
   }
   if (m.route->native) {
     try {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -74,6 +75,8 @@ struct PathPattern {
   std::vector<std::string> segments;               // "{name}" = parameter
   static PathPattern parse(const std::string& p);  // throws std::invalid_argument
   bool match(std::string_view path, std::vector<std::pair<std::string, std::string>>* params) const;
+  bool match_segments(const std::vector<std::string_view>& segs,
+                      std::vector<std::pair<std::string, std::string>>* params) const;
 };
 
 struct RouteEntry {
@@ -85,6 +88,7 @@ struct RouteEntry {
   vellum_http_handler_fn handler = nullptr;
   std::shared_ptr<OwnedUser> user;
   std::function<void(vellum_request&)> native;  // host routes
+  bool blocking = false;                        // host routes that hash passwords: run off the I/O threads
   bool admin_only = false;                      // host routes: administrators only
   bool session_only = false;                    // host routes: not with an API token
 };
@@ -252,6 +256,7 @@ class Metrics {
   void ws_opened();
   void ws_closed();
   void plugin_error(std::string_view plugin);
+  void auth_throttled();
   vellum_status register_metric(const vellum_plugin* p, int32_t kind, std::string_view name,
                                 std::string_view help, uint64_t* id, std::string* err);
   vellum_status record(const vellum_plugin* p, uint64_t id, double v);
@@ -275,6 +280,25 @@ class Timers {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------- blocking work
+// A few threads for deliberately slow work (argon2id), so that a flood of
+// logins cannot starve the I/O threads that serve everything else. The queue
+// is bounded: when it is full the caller answers 503 at once.
+class BlockingPool {
+ public:
+  BlockingPool(unsigned threads, size_t max_queued);
+  ~BlockingPool();  // runs what is queued, then joins
+  bool try_post(std::function<void()> job);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  size_t max_queued_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 // ---------------------------------------------------------------- runtime
@@ -325,6 +349,7 @@ class Runtime {
   ServiceRegistry services;
   Metrics metrics;
   Timers timers;
+  BlockingPool blocking{std::max(1u, std::thread::hardware_concurrency() / 2), 64};
   std::vector<std::unique_ptr<vellum_plugin>> plugins;  // in start order
   std::atomic<bool> barrier_installed{false};
   vellum_plugin* barrier_owner = nullptr;  // its failure is always fatal
