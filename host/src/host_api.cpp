@@ -563,8 +563,8 @@ vellum_status h_set_barrier(vellum_plugin* self, const vellum_barrier_v1* in) {
 }
 
 // (minor 1) Re-seal a batch of stored values; only the barrier's owner may.
-vellum_status h_barrier_reseal(vellum_plugin* self, vellum_bytes cursor, uint32_t batch, vellum_buffer* out_next,
-                               uint64_t* out_resealed, int* out_done) {
+vellum_status h_barrier_reseal(vellum_plugin* self, vellum_bytes cursor, uint32_t batch,
+                               vellum_buffer* out_next, uint64_t* out_resealed, int* out_done) {
   return guard([&] {
     if (!valid(self) || !out_next) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
     *out_next = vellum_buffer{nullptr, 0};

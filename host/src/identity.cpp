@@ -84,7 +84,6 @@ bool ct_equal(std::string_view a, std::string_view b) {
 }
 
 std::string user_key(const std::string& id) { return "u/" + id; }
-std::string email_key(const std::string& email) { return "e/" + lower(email); }
 std::string session_key(const std::string& hash) { return "s/" + hash; }
 std::string user_session_key(const std::string& uid, const std::string& sid) {
   return "us/" + uid + "/" + sid;
@@ -282,6 +281,31 @@ void Identity::check_password_policy(const std::string& password, const std::str
 }
 
 // ---------------------------------------------------------------- storage
+// The unique-email index is keyed by HMAC-SHA256(index key, lower(email)):
+// the storage barrier seals values, not keys, so an address used as a key
+// would sit on disk in the clear. The index key is a random value stored
+// (sealed) in this namespace, read on first use — after plugins have
+// installed the barrier.
+std::string Identity::email_index(const std::string& email) const {
+  std::call_once(index_once_, [this] {
+    auto t = store_.begin();
+    auto rec = t->get(kNs, "index-key");
+    if (rec) {
+      index_key_ = rec->value;
+    } else {
+      index_key_ = random_bytes(32);
+      t->put(kNs, "index-key", index_key_, VELLUM_VERSION_ABSENT);
+      t->commit();
+    }
+  });
+  std::string e = lower(email);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), index_key_.data(), static_cast<int>(index_key_.size()),
+       reinterpret_cast<const unsigned char*>(e.data()), e.size(), md, &len);
+  return "e/" + hex(std::string_view(reinterpret_cast<char*>(md), len));
+}
+
 void Identity::put_user(Transaction& t, const User& u, uint64_t expected) {
   t.put(kNs, user_key(u.id), to_json(u).dump(), expected);
 }
@@ -308,9 +332,10 @@ User Identity::create_user(const std::string& email_in, const std::string& displ
   u.roles = roles;
   u.created_ms = u.updated_ms = now();
   u.password_hash = hash_password(password);
+  const std::string index = email_index(email);  // before begin(): it may write the index key
   auto t = store_.begin();
   try {
-    t->put(kNs, email_key(email), u.id, VELLUM_VERSION_ABSENT);
+    t->put(kNs, index, u.id, VELLUM_VERSION_ABSENT);
   } catch (const StoreError& e) {
     if (e.status == VELLUM_ERR_CONFLICT) throw AuthError(409, "email_taken", "a user with this email exists");
     throw;
@@ -327,7 +352,7 @@ std::optional<User> Identity::find_user(const std::string& id) const {
 }
 
 std::optional<User> Identity::find_by_email(const std::string& email) const {
-  auto rec = store_.get(kNs, email_key(email));
+  auto rec = store_.get(kNs, email_index(email));
   if (!rec) return std::nullopt;
   return find_user(rec->value);
 }
@@ -477,7 +502,7 @@ Identity::LoginResult Identity::login(const std::string& email_in, const std::st
     throw AuthError(429, "too_many_attempts", "too many failed attempts; try again later", wait);
   if (password.size() > cfg_.password_max_length) throw kInvalidCredentials;
 
-  auto rec = store_.get(kNs, email_key(email));
+  auto rec = store_.get(kNs, email_index(email));
   if (!rec) {
     verify_password(dummy_hash(), password);  // same work as for a real user
     note_failure(acct);

@@ -156,6 +156,9 @@ class Identity {
   IdentityConfig cfg_;
   Clock clock_;
   const std::string& dummy_hash();
+  std::string email_index(const std::string& email) const;  // store key of the unique-email index
+  mutable std::once_flag index_once_;
+  mutable std::string index_key_;
   std::once_flag dummy_once_;
   std::string dummy_hash_;  // verified for unknown users, so timing does not tell
   mutable std::mutex throttle_mu_;

@@ -351,8 +351,11 @@ int main(int argc, char** argv) {
     if (a.command == "plugins") return cmd_plugins(a);
     if (a.command == "admin") return cmd_admin(a);
     if (a.command == "audit") {
-      Config c = load(a);
-      return run_audit_command(a.rest, c.data_dir);
+      // Verification needs only the data dir: no plugin, no plugin secret.
+      std::string data_dir = !a.data_dir.empty() ? a.data_dir
+                             : !a.config.empty() ? load(a).data_dir
+                                                 : "./data";
+      return run_audit_command(a.rest, data_dir);
     }
     if (a.command == "serve") return cmd_serve(a);
     std::cerr << "vellumd: unknown command '" << a.command << "'\n" << kUsage;

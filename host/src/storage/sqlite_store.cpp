@@ -429,10 +429,12 @@ Store::ResealBatch SqliteStore::reseal(std::string_view cursor, uint32_t limit) 
   std::string after_ns, after_key;
   const bool from_start = cursor.empty();
   if (!from_start) {
-    if (cursor.size() < 4) throw StoreError(VELLUM_ERR_INVALID_ARGUMENT, "sqlite store: malformed reseal cursor");
+    if (cursor.size() < 4)
+      throw StoreError(VELLUM_ERR_INVALID_ARGUMENT, "sqlite store: malformed reseal cursor");
     const auto* b = reinterpret_cast<const unsigned char*>(cursor.data());
     const size_t n = (size_t{b[0]} << 24) | (size_t{b[1]} << 16) | (size_t{b[2]} << 8) | size_t{b[3]};
-    if (cursor.size() < 4 + n) throw StoreError(VELLUM_ERR_INVALID_ARGUMENT, "sqlite store: malformed reseal cursor");
+    if (cursor.size() < 4 + n)
+      throw StoreError(VELLUM_ERR_INVALID_ARGUMENT, "sqlite store: malformed reseal cursor");
     after_ns = cursor.substr(4, n);
     after_key = cursor.substr(4 + n);
   }
@@ -445,10 +447,10 @@ Store::ResealBatch SqliteStore::reseal(std::string_view cursor, uint32_t limit) 
   std::vector<Row> rows;
   bool more = false;
   guarded("reseal scan", [&] {
-    SQLite::Statement st(writer_.db, from_start
-                                         ? "SELECT ns, key, value, version FROM kv ORDER BY ns, key LIMIT ?3"
-                                         : "SELECT ns, key, value, version FROM kv WHERE (ns, key) > (?1, ?2) "
-                                           "ORDER BY ns, key LIMIT ?3");
+    SQLite::Statement st(writer_.db,
+                         from_start ? "SELECT ns, key, value, version FROM kv ORDER BY ns, key LIMIT ?3"
+                                    : "SELECT ns, key, value, version FROM kv WHERE (ns, key) > (?1, ?2) "
+                                      "ORDER BY ns, key LIMIT ?3");
     if (!from_start) {
       bind_blob(st, 1, after_ns);
       bind_blob(st, 2, after_key);
@@ -467,7 +469,8 @@ Store::ResealBatch SqliteStore::reseal(std::string_view cursor, uint32_t limit) 
   for (auto& r : rows) {
     const std::string sealed = seal(*barrier, r.ns, r.key, unseal(*barrier, r.ns, r.key, r.value));
     guarded("reseal put", [&] {
-      SQLite::Statement st(writer_.db, "UPDATE kv SET value = ?3 WHERE ns = ?1 AND key = ?2 AND version = ?4");
+      SQLite::Statement st(writer_.db,
+                           "UPDATE kv SET value = ?3 WHERE ns = ?1 AND key = ?2 AND version = ?4");
       bind_blob(st, 1, r.ns);
       bind_blob(st, 2, r.key);
       bind_blob(st, 3, sealed);

@@ -1,0 +1,815 @@
+// The crypto plugin: installs the AES-256-GCM storage barrier backed by a
+// versioned keyring that the root key unseals, rotates keys by encryption
+// count and rewraps old values in the background (ABI 1.1 barrier_reseal).
+// Formats are described in keyring.hpp and README.md.
+#include <vellum/sdk.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <vellum/services/crypto_v1.h>
+
+#include "config.hpp"
+#include "keyring.hpp"
+#include "pubkeys.hpp"
+#include "transit.hpp"
+
+namespace {
+
+using vellum::Error;
+using namespace vellum::crypto;
+
+// Owned by the host from set_barrier on (it may outlive the plugin instance
+// while the store shuts down), shared with the plugin for the keyring.
+struct BarrierState {
+  const vellum_host_api_v1* api;
+  vellum_plugin* self;
+  Key root;
+  std::shared_ptr<Keyring> keyring;
+  std::atomic<bool> root_failed{false};
+  ~BarrierState() { cleanse(root.data(), root.size()); }
+};
+
+// Set on the maintenance thread while it runs a rewrap batch: the host
+// unseals each row of the batch on that same thread, so the barrier can count
+// the rows it finds under older key versions.
+struct RewrapTally {
+  uint32_t current = 0;
+  uint64_t old_versions = 0;
+};
+thread_local RewrapTally* t_rewrap_tally = nullptr;
+
+bool is_keyring_context(vellum_bytes ctx) {
+  return ctx.size == kKeyringContext.size() && std::memcmp(ctx.data, kKeyringContext.data(), ctx.size) == 0;
+}
+
+vellum_status hand_out(BarrierState* st, const std::string& bytes, vellum_buffer* out) {
+  auto* p = static_cast<uint8_t*>(st->api->alloc(bytes.size() ? bytes.size() : 1));
+  if (!p) return VELLUM_ERR_LIMIT;
+  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
+  *out = vellum_buffer{p, bytes.size()};
+  return VELLUM_OK;
+}
+
+vellum_status barrier_fail(BarrierState* st, vellum_status s, std::string_view msg) {
+  st->api->set_error(st->self, vellum::to_c(msg));
+  return s;
+}
+
+vellum_status barrier_seal(void* user, vellum_bytes ctx, vellum_bytes in, vellum_buffer* out) noexcept {
+  auto* st = static_cast<BarrierState*>(user);
+  try {
+    const std::string_view c = vellum::to_sv(ctx), v = vellum::to_sv(in);
+    if (is_keyring_context(ctx)) return hand_out(st, seal_with_root(st->root, c, v), out);
+    if (!st->keyring->loaded()) return barrier_fail(st, VELLUM_ERR_STATE, "the keyring is not loaded yet");
+    const size_t n = v.size() + kOverhead;
+    auto* p = static_cast<uint8_t*>(st->api->alloc(n));
+    if (!p) return VELLUM_ERR_LIMIT;
+    try {
+      st->keyring->seal_to(c, v, p);
+    } catch (...) {
+      st->api->free(p);
+      throw;
+    }
+    *out = vellum_buffer{p, n};
+    return VELLUM_OK;
+  } catch (const std::exception& e) {
+    return barrier_fail(st, VELLUM_ERR_INTERNAL, e.what());
+  }
+}
+
+vellum_status barrier_unseal(void* user, vellum_bytes ctx, vellum_bytes in, vellum_buffer* out) noexcept {
+  auto* st = static_cast<BarrierState*>(user);
+  try {
+    const std::string_view c = vellum::to_sv(ctx), v = vellum::to_sv(in);
+    if (is_keyring_context(ctx)) {
+      try {
+        std::string plain = unseal_with_root(st->root, c, v);
+        vellum_status s = hand_out(st, plain, out);
+        cleanse(plain.data(), plain.size());
+        return s;
+      } catch (const UnsealError& e) {
+        st->root_failed = true;
+        return barrier_fail(st, VELLUM_ERR_PERMISSION_DENIED, e.what());
+      }
+    }
+    if (!st->keyring->loaded()) return barrier_fail(st, VELLUM_ERR_STATE, "the keyring is not loaded yet");
+    if (v.size() < kOverhead) return barrier_fail(st, VELLUM_ERR_INTERNAL, "sealed value is truncated");
+    const size_t n = v.size() - kOverhead;
+    auto* p = static_cast<uint8_t*>(st->api->alloc(n ? n : 1));
+    if (!p) return VELLUM_ERR_LIMIT;
+    try {
+      st->keyring->unseal_to(c, v, p);
+    } catch (...) {
+      st->api->free(p);
+      throw;
+    }
+    if (t_rewrap_tally && Keyring::version_of(v) < t_rewrap_tally->current) ++t_rewrap_tally->old_versions;
+    *out = vellum_buffer{p, n};
+    return VELLUM_OK;
+  } catch (const std::exception& e) {
+    return barrier_fail(st, VELLUM_ERR_INTERNAL, e.what());
+  }
+}
+
+// Transit key records live in the plugin's namespace under "keys/<name>",
+// sealed by the barrier like every other value.
+class KvTransitStore : public TransitStore {
+ public:
+  explicit KvTransitStore(vellum::Host& host) : host_(host) {}
+  std::optional<std::pair<std::string, uint64_t>> load(std::string_view name) override {
+    auto v = host_.get("keys/" + std::string(name));
+    if (!v) return std::nullopt;
+    return std::make_pair(std::move(v->data), v->version);
+  }
+  uint64_t store(std::string_view name, std::string_view record, uint64_t expected) override {
+    try {
+      return host_.put("keys/" + std::string(name), record, expected == 0 ? VELLUM_VERSION_ABSENT : expected);
+    } catch (const Error& e) {
+      if (e.status() == VELLUM_ERR_CONFLICT)
+        throw TransitError(VELLUM_ERR_CONFLICT, "key record changed concurrently");
+      throw;
+    }
+  }
+
+ private:
+  vellum::Host& host_;
+};
+
+uint16_t http_status(vellum_status s) {
+  switch (s) {
+    case VELLUM_ERR_INVALID_ARGUMENT:
+      return 400;
+    case VELLUM_ERR_PERMISSION_DENIED:
+      return 403;
+    case VELLUM_ERR_NOT_FOUND:
+      return 404;
+    case VELLUM_ERR_CONFLICT:
+      return 409;
+    case VELLUM_ERR_LIMIT:
+      return 413;
+    case VELLUM_ERR_UNAVAILABLE:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+class Crypto : public vellum::Plugin {
+ public:
+  static constexpr const char* kName = "crypto";
+  static constexpr const char* kVersion = "0.1.0";
+  static constexpr const char* kDescription = "AES-256-GCM storage barrier with a rotating keyring";
+  static constexpr uint32_t kMinMinor = 1;  // barrier_reseal
+  static constexpr const char* kProvides[] = {"crypto", nullptr};
+
+  static void validate(std::string_view json) {
+    try {
+      (void)parse_config(json);
+    } catch (const std::invalid_argument& e) {
+      throw Error(VELLUM_ERR_INVALID_ARGUMENT, e.what());
+    }
+  }
+
+  Crypto(vellum::Host& host, std::string_view json) : Plugin(host) {
+    try {
+      cfg_ = parse_config(json);
+    } catch (const std::invalid_argument& e) {
+      throw Error(VELLUM_ERR_INVALID_ARGUMENT, e.what());
+    }
+    // A reservation of at most 1/16 of the rotation threshold: a crash may
+    // over-count by that much, never under-count (see README, "Counting").
+    lease_ = std::clamp<uint64_t>(cfg_.rotate_after_encryptions / 16, 1, 65536);
+    keyring_ = std::make_shared<Keyring>();
+
+    // The barrier goes in first: the keyring row itself is read through it.
+    auto* st = new BarrierState{host.api(), host.self(), cfg_.root_key, keyring_};
+    cleanse(cfg_.root_key.data(), cfg_.root_key.size());
+    vellum_barrier_v1 b{};
+    b.struct_size = sizeof b;
+    b.name = "aes-256-gcm keyring (crypto plugin)";
+    b.seal = barrier_seal;
+    b.unseal = barrier_unseal;
+    b.user = st;
+    b.user_free = [](void* p) { delete static_cast<BarrierState*>(p); };
+    host.check(host.api()->set_barrier(host.self(), &b));  // the host owns st from here
+
+    std::optional<vellum::Value> row;
+    try {
+      row = host.get("keyring");
+    } catch (const Error& e) {
+      if (st->root_failed)
+        throw Error(VELLUM_ERR_PERMISSION_DENIED,
+                    "the root key does not open the keyring: root_key is not the key this data directory was "
+                    "created with (or the keyring row is damaged); refusing to start");
+      throw;
+    }
+    if (row) {
+      KeyringRecord rec = parse_keyring(row->data);
+      cleanse(row->data.data(), row->data.size());
+      keyring_->load(rec);
+      keyring_row_version_ = row->version;
+      rewrap_active_ = rec.rewrap_pending;
+      persist(keyring_->reservation(lease_));  // resume counting above what may have been used
+      host.info("keyring loaded: current key version " + std::to_string(rec.current) + " of " +
+                std::to_string(rec.versions.size()));
+    } else {
+      KeyringRecord rec;
+      rec.current = 1;
+      rec.versions.push_back(KeyVersionRecord{1, host.now_ms(), lease_, random_key()});
+      persist(rec);
+      host.info("new keyring created with key version 1");
+    }
+
+    m_version_ = host.metric(VELLUM_METRIC_GAUGE, "keyring_version", "Current data-encryption key version");
+    m_used_ = host.metric(VELLUM_METRIC_GAUGE, "current_key_encryptions",
+                          "Encryptions under the current key version (over-counts after a restart)");
+    m_rotations_ = host.metric(VELLUM_METRIC_COUNTER, "rotations_total", "Keyring rotations");
+    m_resealed_ =
+        host.metric(VELLUM_METRIC_COUNTER, "rewrap_resealed_total", "Values moved to the current key");
+    m_rewrap_pending_ = host.metric(VELLUM_METRIC_GAUGE, "rewrap_pending", "1 while a rewrap is in progress");
+    update_metrics();
+
+    transit_store_ = std::make_unique<KvTransitStore>(this->host());
+    transit_ = std::make_unique<Transit>(*transit_store_, [h = this->host()] { return h.now_ms(); });
+    fill_vtable();
+    host.provide(VELLUM_CRYPTO_SERVICE, VELLUM_CRYPTO_MAJOR, VELLUM_CRYPTO_MINOR, &vtable_, this);
+  }
+
+  void start() override {
+    auto& h = host();
+    h.route(
+        "GET", "/v1/crypto/status", [this](vellum::Request& req) { status(req); }, 0,
+        "Keyring version, encryption counts and rewrap progress (administrators)");
+    h.route(
+        "POST", "/v1/crypto/keyring/rotate", [this](vellum::Request& req) { rotate_route(req); }, 0,
+        "Rotate the storage keyring now and rewrap old values (administrators)");
+    timer_ = h.timer(kTickMs, kTickMs, [this] { maintain(); });
+    add_transit_routes();
+    add_pubkey_routes();
+  }
+
+  void stop() override { timer_.reset(); }
+
+ private:
+  static constexpr uint64_t kTickMs = 200;
+
+  // Writes the keyring row (sealed with the root key by the barrier) and, once
+  // durable, applies it in memory. Throws on failure; memory stays as it was.
+  // Compare-and-set on the row version: a second process on the same data
+  // directory cannot silently overwrite the keyring.
+  void persist(const KeyringRecord& rec) {
+    std::string blob = serialize_keyring(rec);
+    try {
+      keyring_row_version_ =
+          host().put("keyring", blob, keyring_row_version_ ? keyring_row_version_ : VELLUM_VERSION_ABSENT);
+    } catch (...) {
+      cleanse(blob.data(), blob.size());
+      throw;
+    }
+    cleanse(blob.data(), blob.size());
+    keyring_->apply(rec);
+  }
+
+  uint32_t rotate_locked(const vellum::Request* req, const char* why) {
+    Key k = random_key();
+    KeyringRecord rec = keyring_->with_new_version(k, host().now_ms(), lease_);
+    cleanse(k.data(), k.size());
+    persist(rec);
+    rewrap_active_ = true;
+    rewrap_cursor_.clear();
+    rewrap_resealed_ = 0;
+    rewrap_old_found_ = 0;
+    ++rotations_;
+    publish("crypto.keyring.rotated", nlohmann::json{{"version", rec.current}, {"reason", why}});
+    m_rotations_.record(1);
+    host().info("keyring rotated to version " + std::to_string(rec.current) + " (" + why +
+                "); rewrap started");
+    try {
+      host().audit("crypto.keyring.rotate", "crypto/keyring", VELLUM_OUTCOME_SUCCESS, req,
+                   nlohmann::json{{"version", rec.current}, {"reason", why}}.dump());
+    } catch (const Error& e) {
+      host().warn(std::string("audit of the keyring rotation failed: ") + e.what());
+    }
+    update_metrics();
+    return rec.current;
+  }
+
+  void rewrap_step_locked() {
+    vellum_buffer next{};
+    uint64_t n = 0;
+    int done = 0;
+    const auto* api = host().api();
+    RewrapTally tally{keyring_->current_version(), 0};
+    t_rewrap_tally = &tally;
+    vellum_status s = api->barrier_reseal(host().self(), vellum::to_bytes(rewrap_cursor_), cfg_.rewrap_batch,
+                                          &next, &n, &done);
+    std::string cursor = next.data ? std::string(reinterpret_cast<const char*>(next.data), next.size) : "";
+    t_rewrap_tally = nullptr;
+    api->free(next.data);
+    host().check(s);
+    rewrap_old_found_ += tally.old_versions;
+    rewrap_cursor_ = std::move(cursor);
+    rewrap_resealed_ += n;
+    rewrap_resealed_total_ += n;
+    m_resealed_.record(static_cast<double>(n));
+    if (done) {
+      KeyringRecord rec = keyring_->snapshot();
+      rec.rewrap_pending = false;
+      persist(rec);
+      rewrap_active_ = false;
+      ++rewrap_passes_;
+      host().info("rewrap finished: " + std::to_string(rewrap_resealed_) + " values now under key version " +
+                  std::to_string(rec.current) + " (" + std::to_string(rewrap_old_found_) +
+                  " were under older versions)");
+      publish("crypto.keyring.rewrapped", nlohmann::json{{"version", rec.current},
+                                                         {"resealed", rewrap_resealed_},
+                                                         {"old_version_values", rewrap_old_found_}});
+      if (rewrap_resealed_ >= cfg_.rotate_after_encryptions / 2)
+        host().warn(
+            "rotate_after_encryptions is close to the number of stored values: every rewrap pass uses "
+            "a large share of the new key's budget; raise it");
+    }
+  }
+
+  void publish(const char* topic, const nlohmann::json& payload) {
+    try {
+      host().publish(topic, payload.dump());
+    } catch (const Error& e) {
+      host().warn(std::string("publishing ") + topic + " failed: " + e.what());
+    }
+  }
+
+  void maintain() {
+    std::lock_guard lk(mu_);
+    try {
+      const uint32_t cur = keyring_->current_version();
+      if (!rewrap_active_ && keyring_->used(cur) >= cfg_.rotate_after_encryptions)
+        rotate_locked(nullptr, "rotate_after_encryptions reached");
+      const uint32_t now = keyring_->current_version();
+      if (keyring_->used(now) + lease_ / 2 >= keyring_->reserved(now)) persist(keyring_->reservation(lease_));
+      if (rewrap_active_) rewrap_step_locked();
+    } catch (const std::exception& e) {
+      host().warn(std::string("keyring maintenance failed (retrying): ") + e.what());
+    }
+    update_metrics();
+  }
+
+  void update_metrics() {
+    const uint32_t cur = keyring_->current_version();
+    m_version_.record(cur);
+    m_used_.record(static_cast<double>(keyring_->used(cur)));
+    m_rewrap_pending_.record(rewrap_active_ ? 1 : 0);
+  }
+
+  nlohmann::json status_json() {
+    std::lock_guard lk(mu_);
+    nlohmann::json versions = nlohmann::json::array();
+    const KeyringRecord rec = keyring_->snapshot();
+    for (const auto& v : rec.versions)
+      versions.push_back({{"version", v.version},
+                          {"created_ms", v.created_ms},
+                          {"encryptions", keyring_->used(v.version)},
+                          {"reserved", v.reserved}});
+    return {{"keyring_version", rec.current},
+            {"versions", versions},
+            {"rotate_after_encryptions", cfg_.rotate_after_encryptions},
+            {"rotations", rotations_},
+            {"rewrap",
+             {{"pending", rewrap_active_},
+              {"done", !rewrap_active_},
+              {"target_version", rec.current},
+              {"resealed", rewrap_resealed_},
+              {"old_version_values_found", rewrap_old_found_},
+              // A finished pass covered every row: none is left under an older version.
+              {"values_at_old_versions", rewrap_active_ ? nlohmann::json() : nlohmann::json(0)},
+              {"resealed_total", rewrap_resealed_total_},
+              {"passes", rewrap_passes_}}}};
+  }
+
+  bool admin(vellum::Request& req, const char* action) {
+    if (host().authorize(req, action, "crypto/keyring")) return true;
+    req.problem(403, "Forbidden", "administrators only");
+    return false;
+  }
+
+  void status(vellum::Request& req) {
+    if (!admin(req, "crypto.status")) return;
+    req.json(200, status_json().dump());
+  }
+
+  void rotate_route(vellum::Request& req) {
+    if (!admin(req, "crypto.keyring.rotate")) return;
+    uint32_t v = 0;
+    {
+      std::lock_guard lk(mu_);
+      v = rotate_locked(&req, "requested through the API");
+    }
+    req.json(200, nlohmann::json{{"keyring_version", v}, {"rewrap", "started"}}.dump());
+  }
+
+  // ---------------------------------------------------------------- service
+  // Runs f, turning exceptions into a status with a message (no secrets).
+  template <class F>
+  static vellum_status svc(void* inst, F&& f) noexcept {
+    auto* self = static_cast<Crypto*>(inst);
+    const auto* api = self->host().api();
+    try {
+      f(*self);
+      return VELLUM_OK;
+    } catch (const TransitError& e) {
+      api->set_error(self->host().self(), vellum::to_c(e.what()));
+      return e.status;
+    } catch (const Error& e) {
+      api->set_error(self->host().self(), vellum::to_c(e.what()));
+      return e.status();
+    } catch (const std::exception& e) {
+      api->set_error(self->host().self(), vellum::to_c(e.what()));
+      return VELLUM_ERR_INTERNAL;
+    }
+  }
+  uint8_t* alloc(size_t n) { return static_cast<uint8_t*>(host().api()->alloc(n ? n : 1)); }
+  void give(const std::string& bytes, vellum_buffer* out) {
+    if (!out) throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "missing output buffer");
+    uint8_t* p = alloc(bytes.size());
+    if (!p) throw TransitError(VELLUM_ERR_LIMIT, "out of memory");
+    if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
+    *out = vellum_buffer{p, bytes.size()};
+  }
+  static std::optional<KeyType> type_from_abi(int32_t t) {
+    if (t < 1 || t > 4) return std::nullopt;
+    return static_cast<KeyType>(t);
+  }
+
+  void fill_vtable() {
+    vtable_.struct_size = sizeof vtable_;
+    vtable_.create_key = [](void* i, vellum_str name, int32_t type, vellum_str owner) noexcept {
+      return svc(i, [&](Crypto& c) {
+        auto t = type_from_abi(type);
+        if (!t) throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "unknown key type");
+        c.transit_->create_key(vellum::to_sv(name), *t, vellum::to_sv(owner));
+      });
+    };
+    vtable_.key_info = [](void* i, vellum_str name, vellum_crypto_key_info_v1* out) noexcept {
+      return svc(i, [&](Crypto& c) {
+        if (!out || out->struct_size < sizeof(uint32_t))
+          throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "set out->struct_size");
+        auto k = c.transit_->info(vellum::to_sv(name));
+        vellum_crypto_key_info_v1 r{};
+        r.struct_size = std::min<uint32_t>(out->struct_size, sizeof r);
+        r.type = static_cast<int32_t>(k.type);
+        r.latest_version = k.latest;
+        r.min_decryption_version = k.min_decryption;
+        r.min_encryption_version = k.min_encryption;
+        r.created_ms = k.created_ms;
+        std::memcpy(out, &r, r.struct_size);
+      });
+    };
+    vtable_.rotate = [](void* i, vellum_str name, uint32_t* out) noexcept {
+      return svc(i, [&](Crypto& c) {
+        uint32_t v = c.transit_->rotate(vellum::to_sv(name));
+        if (out) *out = v;
+      });
+    };
+    vtable_.set_min_versions = [](void* i, vellum_str name, uint32_t dec, uint32_t enc) noexcept {
+      return svc(i, [&](Crypto& c) { c.transit_->set_min_versions(vellum::to_sv(name), dec, enc); });
+    };
+    vtable_.encrypt = [](void* i, vellum_str name, uint32_t ver, uint32_t flags, vellum_bytes pt,
+                         vellum_bytes ctx, vellum_buffer* out) noexcept {
+      return svc(i, [&](Crypto& c) {
+        if (!out) throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "missing output buffer");
+        if (flags & ~VELLUM_CRYPTO_BINARY)
+          throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "unknown encrypt flags");
+        auto o = c.transit_->encrypt(vellum::to_sv(name), ver, vellum::to_sv(pt), vellum::to_sv(ctx),
+                                     (flags & VELLUM_CRYPTO_BINARY) ? Form::Binary : Form::Text,
+                                     [&](size_t n) { return c.alloc(n); });
+        *out = vellum_buffer{o.data, o.size};
+      });
+    };
+    vtable_.decrypt = [](void* i, vellum_str name, vellum_str ct, vellum_bytes ctx,
+                         vellum_buffer* out) noexcept {
+      return svc(i, [&](Crypto& c) {
+        if (!out) throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "missing output buffer");
+        auto o = c.transit_->decrypt(
+            vellum::to_sv(name), vellum::to_sv(ct), vellum::to_sv(ctx), [&](size_t n) { return c.alloc(n); },
+            [&](uint8_t* p) { c.host().api()->free(p); });
+        *out = vellum_buffer{o.data, o.size};
+      });
+    };
+    vtable_.rewrap = [](void* i, vellum_str name, vellum_str ct, vellum_bytes ctx,
+                        vellum_buffer* out) noexcept {
+      return svc(i, [&](Crypto& c) {
+        c.give(c.transit_->rewrap(vellum::to_sv(name), vellum::to_sv(ct), vellum::to_sv(ctx)), out);
+      });
+    };
+    vtable_.generate_data_key = [](void* i, vellum_str name, uint32_t bits, vellum_bytes ctx,
+                                   vellum_buffer* wrapped, vellum_buffer* plain) noexcept {
+      return svc(i, [&](Crypto& c) {
+        auto dk = c.transit_->generate_data_key(vellum::to_sv(name), bits, vellum::to_sv(ctx), Form::Text);
+        c.give(dk.wrapped, wrapped);
+        if (plain) c.give(dk.plaintext, plain);
+        cleanse(dk.plaintext.data(), dk.plaintext.size());
+      });
+    };
+    vtable_.hmac = [](void* i, vellum_str name, vellum_bytes in, vellum_buffer* out) noexcept {
+      return svc(i,
+                 [&](Crypto& c) { c.give(c.transit_->hmac(vellum::to_sv(name), vellum::to_sv(in)), out); });
+    };
+    vtable_.sign = [](void* i, vellum_str name, vellum_bytes in, vellum_buffer* out) noexcept {
+      return svc(i,
+                 [&](Crypto& c) { c.give(c.transit_->sign(vellum::to_sv(name), vellum::to_sv(in)), out); });
+    };
+    vtable_.verify = [](void* i, vellum_str name, vellum_bytes in, vellum_str sig, int* valid) noexcept {
+      return svc(i, [&](Crypto& c) {
+        bool ok = c.transit_->verify(vellum::to_sv(name), vellum::to_sv(in), vellum::to_sv(sig));
+        if (valid) *valid = ok ? 1 : 0;
+      });
+    };
+  }
+
+  // ---------------------------------------------------------------- HTTP
+  using Json = nlohmann::json;
+
+  static Json body_json(vellum::Request& req) {
+    auto j = Json::parse(req.body(), nullptr, false);
+    if (!j.is_object()) throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "the body must be a JSON object");
+    return j;
+  }
+  static std::string str_field(const Json& j, const char* k, bool required = true) {
+    auto it = j.find(k);
+    if (it == j.end() || it->is_null()) {
+      if (required) throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, std::string("'") + k + "' is required");
+      return {};
+    }
+    if (!it->is_string())
+      throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, std::string("'") + k + "' must be a string");
+    return it->get<std::string>();
+  }
+  static std::string b64_field(const Json& j, const char* k, bool required = true) {
+    std::string s = str_field(j, k, required);
+    if (s.size() > 2 * kMaxTransitInput)
+      throw TransitError(VELLUM_ERR_LIMIT, std::string("'") + k + "' is larger than 1 MiB");
+    auto raw = b64decode(s);
+    if (!raw) throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, std::string("'") + k + "' is not valid base64");
+    return *raw;
+  }
+  static uint32_t uint_field(const Json& j, const char* k, uint32_t dflt) {
+    auto it = j.find(k);
+    if (it == j.end() || it->is_null()) return dflt;
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > UINT32_MAX)
+      throw TransitError(VELLUM_ERR_INVALID_ARGUMENT,
+                         std::string("'") + k + "' must be a non-negative integer");
+    return it->get<uint32_t>();
+  }
+
+  static Json info_json(const TransitKeyInfo& k) {
+    Json vs = Json::array();
+    for (const auto& v : k.versions) {
+      Json e = {{"version", v.version}, {"created_ms", v.created_ms}};
+      if (!v.public_key_pem.empty()) e["public_key"] = v.public_key_pem;
+      vs.push_back(e);
+    }
+    return {{"name", k.name},
+            {"type", to_string(k.type)},
+            {"owner", k.owner},
+            {"created_ms", k.created_ms},
+            {"latest_version", k.latest},
+            {"min_decryption_version", k.min_decryption},
+            {"min_encryption_version", k.min_encryption},
+            {"versions", vs}};
+  }
+
+  // Answers every failure as problem+json; messages never carry input bytes.
+  template <class F>
+  void guarded_route(vellum::Request& req, F&& f) {
+    try {
+      f();
+    } catch (const TransitError& e) {
+      req.problem(http_status(e.status), "", e.what());
+    } catch (const CryptoError& e) {
+      host().error(std::string("crypto operation failed: ") + e.what());
+      req.problem(500, "", "cryptographic operation failed");
+    }
+  }
+
+  // The key named in the path, if the caller may use it: otherwise 404, so a
+  // caller cannot learn which keys other users have.
+  std::string authorized_key(vellum::Request& req, const char* action) {
+    std::string name(req.param("name").value_or(""));
+    auto k = transit_->info(name);
+    if (!host().authorize(req, std::string("crypto.key.") + action, "crypto-key/" + name, k.owner))
+      throw TransitError(VELLUM_ERR_NOT_FOUND, "no such key");
+    return name;
+  }
+
+  void audit(vellum::Request& req, const char* action, const std::string& name, const Json& details) {
+    host().audit(action, "crypto-key/" + name, VELLUM_OUTCOME_SUCCESS, &req, details.dump());
+  }
+
+  void add_transit_routes() {
+    auto& h = host();
+    auto route = [&](const char* method, const char* path, const char* summary, auto fn) {
+      h.route(
+          method, path, [this, fn](vellum::Request& req) { guarded_route(req, [&] { fn(req); }); }, 0,
+          summary);
+    };
+    route("POST", "/v1/crypto/keys", "Create a named key (aes256-gcm, hmac, ed25519, ecdsa-p256)",
+          [this](vellum::Request& req) {
+            auto j = body_json(req);
+            std::string name = str_field(j, "name");
+            auto type = key_type_from_string(str_field(j, "type"));
+            if (!type)
+              throw TransitError(VELLUM_ERR_INVALID_ARGUMENT,
+                                 "'type' must be one of aes256-gcm, hmac, ed25519, ecdsa-p256");
+            auto who = req.principal();
+            auto k = transit_->create_key(name, *type, who.user_id);
+            audit(req, "crypto.key.create", name, {{"type", to_string(*type)}});
+            req.json(201, info_json(k).dump());
+          });
+    route("GET", "/v1/crypto/keys/{name}", "Key metadata and public keys", [this](vellum::Request& req) {
+      req.json(200, info_json(transit_->info(authorized_key(req, "read"))).dump());
+    });
+    route("POST", "/v1/crypto/keys/{name}/rotate", "Add a key version", [this](vellum::Request& req) {
+      std::string name = authorized_key(req, "rotate");
+      uint32_t v = transit_->rotate(name);
+      audit(req, "crypto.key.rotate", name, {{"version", v}});
+      req.json(200, info_json(transit_->info(name)).dump());
+    });
+    route("POST", "/v1/crypto/keys/{name}/config", "Set min_decryption_version and min_encryption_version",
+          [this](vellum::Request& req) {
+            std::string name = authorized_key(req, "config");
+            auto j = body_json(req);
+            auto cur = transit_->info(name);
+            uint32_t dec = uint_field(j, "min_decryption_version", cur.min_decryption);
+            uint32_t enc = uint_field(j, "min_encryption_version", cur.min_encryption);
+            auto k = transit_->set_min_versions(name, dec, enc);
+            audit(req, "crypto.key.config", name,
+                  {{"min_decryption_version", dec}, {"min_encryption_version", enc}});
+            req.json(200, info_json(k).dump());
+          });
+    route("POST", "/v1/crypto/encrypt/{name}", "Encrypt base64 plaintext", [this](vellum::Request& req) {
+      std::string name = authorized_key(req, "encrypt");
+      auto j = body_json(req);
+      std::string pt = b64_field(j, "plaintext");
+      std::string ctx = b64_field(j, "context", false);
+      std::string ct = transit_->encrypt(name, pt, ctx, Form::Text, uint_field(j, "key_version", 0));
+      cleanse(pt.data(), pt.size());
+      req.json(200, Json{{"ciphertext", ct}}.dump());
+    });
+    route("POST", "/v1/crypto/decrypt/{name}", "Decrypt to base64 plaintext", [this](vellum::Request& req) {
+      std::string name = authorized_key(req, "decrypt");
+      auto j = body_json(req);
+      std::string pt = transit_->decrypt(name, str_field(j, "ciphertext"), b64_field(j, "context", false));
+      std::string out = Json{{"plaintext", b64encode(pt)}}.dump();
+      cleanse(pt.data(), pt.size());
+      req.json(200, out);
+      cleanse(out.data(), out.size());
+    });
+    route("POST", "/v1/crypto/rewrap/{name}", "Re-encrypt a ciphertext with the latest key version",
+          [this](vellum::Request& req) {
+            std::string name = authorized_key(req, "rewrap");
+            auto j = body_json(req);
+            req.json(200, Json{{"ciphertext", transit_->rewrap(name, str_field(j, "ciphertext"),
+                                                               b64_field(j, "context", false))}}
+                              .dump());
+          });
+    route("POST", "/v1/crypto/datakey/{kind}/{name}", "Generate a data key: kind = plaintext or wrapped",
+          [this](vellum::Request& req) {
+            std::string name = authorized_key(req, "datakey");
+            const auto kind = req.param("kind").value_or("");
+            if (kind != "plaintext" && kind != "wrapped")
+              throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "kind must be plaintext or wrapped");
+            auto j = body_json(req);
+            auto dk = transit_->generate_data_key(name, uint_field(j, "bits", 256),
+                                                  b64_field(j, "context", false), Form::Text);
+            Json r = {{"ciphertext", dk.wrapped}};
+            if (kind == "plaintext") r["plaintext"] = b64encode(dk.plaintext);
+            cleanse(dk.plaintext.data(), dk.plaintext.size());
+            req.json(200, r.dump());
+          });
+    route("POST", "/v1/crypto/hmac/{name}", "HMAC-SHA256 of base64 input", [this](vellum::Request& req) {
+      std::string name = authorized_key(req, "hmac");
+      auto j = body_json(req);
+      req.json(200, Json{{"hmac", transit_->hmac(name, b64_field(j, "input"))}}.dump());
+    });
+    route("POST", "/v1/crypto/sign/{name}", "Sign base64 input (Ed25519 or ECDSA P-256)",
+          [this](vellum::Request& req) {
+            std::string name = authorized_key(req, "sign");
+            auto j = body_json(req);
+            req.json(200, Json{{"signature", transit_->sign(name, b64_field(j, "input"))}}.dump());
+          });
+    route("POST", "/v1/crypto/verify/{name}", "Verify a signature or an HMAC", [this](vellum::Request& req) {
+      std::string name = authorized_key(req, "verify");
+      auto j = body_json(req);
+      std::string sig = j.contains("hmac") ? str_field(j, "hmac") : str_field(j, "signature");
+      req.json(200, Json{{"valid", transit_->verify(name, b64_field(j, "input"), sig)}}.dump());
+    });
+  }
+
+  // ---------------------------------------------------------------- public keys
+  // "pub/<key id>" → record; "pubuser/<user id>/<key id>" → "" (index).
+  std::optional<Json> load_pubkey(const std::string& id) {
+    if (id.size() != 64 || id.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+    auto v = host().get("pub/" + id);
+    if (!v) return std::nullopt;
+    auto j = Json::parse(v->data, nullptr, false);
+    if (!j.is_object()) throw TransitError(VELLUM_ERR_INTERNAL, "stored public key record is damaged");
+    return j;
+  }
+
+  void add_pubkey_routes() {
+    auto& h = host();
+    auto route = [&](const char* method, const char* path, const char* summary, auto fn) {
+      h.route(
+          method, path, [this, fn](vellum::Request& req) { guarded_route(req, [&] { fn(req); }); }, 0,
+          summary);
+    };
+    route("POST", "/v1/crypto/pubkeys",
+          "Publish one of your public keys (PEM SPKI) for encryption or signing",
+          [this](vellum::Request& req) {
+            auto j = body_json(req);
+            PublicKeyInfo info;
+            try {
+              info = inspect_public_key(str_field(j, "public_key"), str_field(j, "use"), cfg_.min_rsa_bits);
+            } catch (const std::invalid_argument& e) {
+              throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, e.what());
+            }
+            const std::string uid(req.principal().user_id);
+            Json rec = {{"key_id", info.key_id},  {"user_id", uid},
+                        {"type", info.type},      {"bits", info.bits},
+                        {"use", info.use},        {"algorithm", info.algorithm},
+                        {"public_key", info.pem}, {"created_ms", host().now_ms()}};
+            auto txn = host().begin();
+            try {
+              txn.put("pub/" + info.key_id, rec.dump(), VELLUM_VERSION_ABSENT);
+            } catch (const Error& e) {
+              if (e.status() == VELLUM_ERR_CONFLICT)
+                throw TransitError(VELLUM_ERR_CONFLICT, "this public key is already published");
+              throw;
+            }
+            txn.put("pubuser/" + uid + "/" + info.key_id, "", VELLUM_VERSION_ABSENT);
+            txn.commit();
+            host().audit("crypto.pubkey.publish", "crypto-pubkey/" + info.key_id, VELLUM_OUTCOME_SUCCESS,
+                         &req, Json{{"type", info.type}, {"use", info.use}}.dump());
+            req.json(201, rec.dump());
+          });
+    route("GET", "/v1/crypto/pubkeys/{key_id}", "A published public key (any authenticated user)",
+          [this](vellum::Request& req) {
+            auto rec = load_pubkey(std::string(req.param("key_id").value_or("")));
+            if (!rec) throw TransitError(VELLUM_ERR_NOT_FOUND, "no such public key");
+            req.json(200, rec->dump());
+          });
+    route("GET", "/v1/crypto/users/{user_id}/pubkeys", "A user's published public keys",
+          [this](vellum::Request& req) {
+            const std::string prefix = "pubuser/" + std::string(req.param("user_id").value_or("")) + "/";
+            Json keys = Json::array();
+            vellum::Host::ScanOptions o;
+            o.prefix = prefix;
+            o.limit = 1000;
+            host().scan(o, [&](std::string_view k, std::string_view, uint64_t) {
+              if (auto rec = load_pubkey(std::string(k.substr(prefix.size())))) keys.push_back(*rec);
+              return true;
+            });
+            req.json(200, Json{{"keys", keys}}.dump());
+          });
+    route("DELETE", "/v1/crypto/pubkeys/{key_id}", "Withdraw a published public key (owner or administrator)",
+          [this](vellum::Request& req) {
+            const std::string id(req.param("key_id").value_or(""));
+            auto rec = load_pubkey(id);
+            const std::string owner = rec ? rec->value("user_id", "") : "";
+            if (!rec || !host().authorize(req, "crypto.pubkey.delete", "crypto-pubkey/" + id, owner))
+              throw TransitError(VELLUM_ERR_NOT_FOUND, "no such public key");
+            auto txn = host().begin();
+            txn.erase("pub/" + id);
+            txn.erase("pubuser/" + owner + "/" + id);
+            txn.commit();
+            host().audit("crypto.pubkey.withdraw", "crypto-pubkey/" + id, VELLUM_OUTCOME_SUCCESS, &req);
+            req.respond(204, "text/plain", "");
+          });
+  }
+
+  Config cfg_;
+  std::unique_ptr<KvTransitStore> transit_store_;
+  std::unique_ptr<Transit> transit_;
+  vellum_crypto_v1 vtable_{};
+  uint64_t lease_ = 1;
+  std::shared_ptr<Keyring> keyring_;
+  uint64_t keyring_row_version_ = 0;
+  std::mutex mu_;  // maintenance: rotation, reservations, rewrap
+  bool rewrap_active_ = false;
+  std::string rewrap_cursor_;
+  uint64_t rewrap_resealed_ = 0, rewrap_resealed_total_ = 0, rewrap_passes_ = 0, rotations_ = 0;
+  uint64_t rewrap_old_found_ = 0;  // rows of the current pass found under older key versions
+  vellum::Host::Metric m_version_, m_used_, m_rotations_, m_resealed_, m_rewrap_pending_;
+  vellum::Handle timer_;
+};
+
+}  // namespace
+
+VELLUM_PLUGIN(Crypto)
