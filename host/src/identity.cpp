@@ -89,76 +89,6 @@ std::string user_session_key(const std::string& uid, const std::string& sid) {
   return "us/" + uid + "/" + sid;
 }
 
-nlohmann::json to_json(const User& u) {
-  return {{"id", u.id},
-          {"email", u.email},
-          {"display_name", u.display_name},
-          {"status", u.status},
-          {"roles", u.roles},
-          {"created_ms", u.created_ms},
-          {"updated_ms", u.updated_ms},
-          {"password_hash", u.password_hash},
-          {"mfa_enabled", u.mfa_enabled},
-          {"totp_secret", u.totp_secret},
-          {"pending_totp_secret", u.pending_totp_secret},
-          {"recovery_hashes", u.recovery_hashes},
-          {"last_totp_step", u.last_totp_step},
-          {"failed_logins", u.failed_logins},
-          {"locked_until_ms", u.locked_until_ms}};
-}
-
-User user_from_json(const nlohmann::json& j) {
-  User u;
-  u.id = j.at("id");
-  u.email = j.at("email");
-  u.display_name = j.value("display_name", "");
-  u.status = j.value("status", "active");
-  u.roles = j.value("roles", std::vector<std::string>{});
-  u.created_ms = j.value("created_ms", int64_t{0});
-  u.updated_ms = j.value("updated_ms", int64_t{0});
-  u.password_hash = j.value("password_hash", "");
-  u.mfa_enabled = j.value("mfa_enabled", false);
-  u.totp_secret = j.value("totp_secret", "");
-  u.pending_totp_secret = j.value("pending_totp_secret", "");
-  u.recovery_hashes = j.value("recovery_hashes", std::vector<std::string>{});
-  u.last_totp_step = j.value("last_totp_step", int64_t{0});
-  u.failed_logins = j.value("failed_logins", 0u);
-  u.locked_until_ms = j.value("locked_until_ms", int64_t{0});
-  return u;
-}
-
-nlohmann::json to_json(const Session& s) {
-  return {{"id", s.id},
-          {"user_id", s.user_id},
-          {"kind", s.kind},
-          {"name", s.name},
-          {"scope", s.scope},
-          {"created_ms", s.created_ms},
-          {"last_seen_ms", s.last_seen_ms},
-          {"expires_ms", s.expires_ms},
-          {"idle_ms", s.idle_ms},
-          {"mfa_at_ms", s.mfa_at_ms},
-          {"ip", s.ip},
-          {"user_agent", s.user_agent}};
-}
-
-Session session_from_json(const nlohmann::json& j) {
-  Session s;
-  s.id = j.at("id");
-  s.user_id = j.at("user_id");
-  s.kind = j.value("kind", "session");
-  s.name = j.value("name", "");
-  s.scope = j.value("scope", "full");
-  s.created_ms = j.value("created_ms", int64_t{0});
-  s.last_seen_ms = j.value("last_seen_ms", int64_t{0});
-  s.expires_ms = j.value("expires_ms", int64_t{0});
-  s.idle_ms = j.value("idle_ms", uint64_t{0});
-  s.mfa_at_ms = j.value("mfa_at_ms", int64_t{0});
-  s.ip = j.value("ip", "");
-  s.user_agent = j.value("user_agent", "");
-  return s;
-}
-
 const AuthError kInvalidCredentials(401, "invalid_credentials", "invalid email or password");
 
 }  // namespace
@@ -168,6 +98,14 @@ int64_t system_clock_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// Stored form: the field names as JSON keys; absent keys take the defaults.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(User, id, email, display_name, status, roles, created_ms,
+                                                updated_ms, password_hash, mfa_enabled, totp_secret,
+                                                pending_totp_secret, recovery_hashes, last_totp_step,
+                                                failed_logins, locked_until_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Session, id, user_id, kind, name, scope, created_ms,
+                                                last_seen_ms, expires_ms, idle_ms, mfa_at_ms, ip, user_agent)
 
 bool User::is_admin() const { return std::find(roles.begin(), roles.end(), "admin") != roles.end(); }
 
@@ -307,13 +245,13 @@ std::string Identity::email_index(const std::string& email) const {
 }
 
 void Identity::put_user(Transaction& t, const User& u, uint64_t expected) {
-  t.put(kNs, user_key(u.id), to_json(u).dump(), expected);
+  t.put(kNs, user_key(u.id), nlohmann::json(u).dump(), expected);
 }
 
 std::optional<std::pair<User, uint64_t>> Identity::load_user(Transaction* t, const std::string& id) const {
   auto rec = t ? t->get(kNs, user_key(id)) : store_.get(kNs, user_key(id));
   if (!rec) return std::nullopt;
-  return std::make_pair(user_from_json(nlohmann::json::parse(rec->value)), rec->version);
+  return std::make_pair(nlohmann::json::parse(rec->value).get<User>(), rec->version);
 }
 
 User Identity::create_user(const std::string& email_in, const std::string& display_name,
@@ -364,7 +302,7 @@ std::vector<User> Identity::list_users(const std::string& after, uint32_t limit,
   o.start = after.empty() ? "u/" : user_key(after) + std::string(1, '\0');
   o.limit = std::clamp<uint32_t>(limit, 1, 1000);
   bool m = store_.scan(kNs, o, [&](std::string_view, std::string_view v, uint64_t) {
-    out.push_back(user_from_json(nlohmann::json::parse(v)));
+    out.push_back(nlohmann::json::parse(v).get<User>());
     return true;
   });
   if (more) *more = m;
@@ -459,7 +397,7 @@ Session Identity::new_session(const User& u, const std::string& kind, const std:
 std::string Identity::store_session(Transaction& t, const Session& s) {
   std::string token = new_token(s.kind == "api" ? "vla_" : "vls_");
   std::string h = sha256_hex(token);
-  t.put(kNs, session_key(h), to_json(s).dump(), VELLUM_VERSION_ABSENT);
+  t.put(kNs, session_key(h), nlohmann::json(s).dump(), VELLUM_VERSION_ABSENT);
   t.put(kNs, user_session_key(s.user_id, s.id), h, VELLUM_VERSION_ABSENT);
   return token;
 }
@@ -582,7 +520,7 @@ std::optional<Authenticated> Identity::authenticate(const std::string& token) {
   std::string h = sha256_hex(token);
   auto rec = store_.get(kNs, session_key(h));
   if (!rec) return std::nullopt;
-  Session s = session_from_json(nlohmann::json::parse(rec->value));
+  Session s = nlohmann::json::parse(rec->value).get<Session>();
   int64_t t = now();
   bool expired = t >= s.expires_ms || (s.idle_ms && t - s.last_seen_ms > static_cast<int64_t>(s.idle_ms));
   if (expired) {
@@ -598,7 +536,7 @@ std::optional<Authenticated> Identity::authenticate(const std::string& token) {
     s.last_seen_ms = t;
     try {
       auto txn = store_.begin();
-      txn->put(kNs, session_key(h), to_json(s).dump(), rec->version);
+      txn->put(kNs, session_key(h), nlohmann::json(s).dump(), rec->version);
       txn->commit();
     } catch (const StoreError&) {
       // Another request refreshed it first: fine.
@@ -611,7 +549,7 @@ void Identity::revoke_token_hash(const std::string& h) {
   auto t = store_.begin();
   auto rec = t->get(kNs, session_key(h));
   if (!rec) return;
-  Session s = session_from_json(nlohmann::json::parse(rec->value));
+  Session s = nlohmann::json::parse(rec->value).get<Session>();
   t->erase(kNs, session_key(h), VELLUM_VERSION_ANY);
   if (t->get(kNs, user_session_key(s.user_id, s.id)))
     t->erase(kNs, user_session_key(s.user_id, s.id), VELLUM_VERSION_ANY);
@@ -632,7 +570,7 @@ std::vector<Session> Identity::list_sessions(const std::string& user_id, const s
   for (auto& h : hashes) {
     auto rec = store_.get(kNs, session_key(h));
     if (!rec) continue;
-    Session s = session_from_json(nlohmann::json::parse(rec->value));
+    Session s = nlohmann::json::parse(rec->value).get<Session>();
     if (t >= s.expires_ms || (s.idle_ms && t - s.last_seen_ms > static_cast<int64_t>(s.idle_ms))) continue;
     if (kind.empty() || s.kind == kind) out.push_back(s);
   }
@@ -799,9 +737,9 @@ int64_t Identity::mfa_verify(const Authenticated& who, const std::string& code) 
   put_user(*t, u, cur->second);
   auto srec = t->get(kNs, session_key(who.token_hash));
   if (!srec) throw AuthError(401, "unauthenticated", "the session has ended");
-  Session s = session_from_json(nlohmann::json::parse(srec->value));
+  Session s = nlohmann::json::parse(srec->value).get<Session>();
   s.mfa_at_ms = now();
-  t->put(kNs, session_key(who.token_hash), to_json(s).dump(), srec->version);
+  t->put(kNs, session_key(who.token_hash), nlohmann::json(s).dump(), srec->version);
   t->commit();
   return s.mfa_at_ms;
 }
