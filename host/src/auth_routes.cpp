@@ -73,14 +73,20 @@ void Runtime::resolve_principal(vellum_request& req, bool websocket) {
     if (a->size() > 7 && iequals(std::string_view(*a).substr(0, 7), "Bearer ")) token = a->substr(7);
   }
   if (token.empty() && websocket) {
+    // Take access_token out of the query: the plugin never sees the credential.
     std::string_view q = req.http.query;
+    std::string rest;
     while (!q.empty()) {
       auto amp = q.find('&');
       auto part = q.substr(0, amp);
-      if (part.rfind("access_token=", 0) == 0) token = percent_decode(part.substr(13), true);
+      if (part.rfind("access_token=", 0) == 0)
+        token = percent_decode(part.substr(13), true);
+      else
+        rest += (rest.empty() ? "" : "&") + std::string(part);
       if (amp == std::string_view::npos) break;
       q.remove_prefix(amp + 1);
     }
+    req.http.query = std::move(rest);
     if (const std::string* p = req.http.header("Sec-WebSocket-Protocol"); token.empty() && p) {
       auto at = p->find("vellum.bearer,");
       if (at != std::string::npos) {

@@ -47,7 +47,7 @@ struct LogConfig {
 
 struct AuditConfig {
   bool fail_closed = false;
-  bool hmac_emails = false;                   // store e-mail addresses in audit records as HMAC-SHA256
+  bool hmac_emails = true;                    // store e-mail addresses in audit records as HMAC-SHA256
   bool hmac_ips = false;                      // likewise client IPs
   uint64_t checkpoint_every = 1000;           // records between signed checkpoints
   uint64_t checkpoint_interval_seconds = 60;  // and at most this long between them

@@ -702,12 +702,17 @@ void Identity::mfa_disable(const std::string& user_id, const std::string& passwo
   const std::string key = "mfa:" + user_id;
   if (uint64_t wait = throttle_wait(key))
     throw AuthError(429, "too_many_attempts", "too many failed attempts; try again later", wait);
+  // argon2id before the write transaction, as in login: it must not hold up other writers.
+  auto snapshot = load_user(nullptr, user_id);
+  if (!snapshot) throw AuthError(404, "not_found", "no such user");
+  bool password_ok = verify_password(snapshot->first.password_hash, password);
   auto t = store_.begin();
   auto cur = load_user(t.get(), user_id);
   if (!cur) throw AuthError(404, "not_found", "no such user");
   User u = cur->first;
   if (!u.mfa_enabled) throw AuthError(409, "mfa_disabled", "MFA is not enabled");
-  if (!verify_password(u.password_hash, password) || !(check_totp(u, code) || use_recovery_code(u, code))) {
+  if (u.password_hash != snapshot->first.password_hash) password_ok = false;  // changed meanwhile: retry
+  if (!password_ok || !(check_totp(u, code) || use_recovery_code(u, code))) {
     note_failure(key);
     throw AuthError(403, "invalid_credentials", "password or authentication code is wrong");
   }

@@ -591,8 +591,12 @@ void Runtime::handle_http(const std::shared_ptr<vellum_request>& req) {
       try {
         route->native(*req);
       } catch (const std::exception& e) {
+        auto* se = dynamic_cast<const StoreError*>(&e);
+        bool busy = se && se->status == VELLUM_ERR_UNAVAILABLE;
         spdlog::error("{} {} failed: {} (request {})", req->http.method, route->pattern.text, e.what(), rid);
-        if (!req->responded) req->respond(problem_response(500, "", "internal error", rid));
+        if (!req->responded)
+          req->respond(problem_response(busy ? 503 : 500, "",
+                                        busy ? "storage is busy; retry" : "internal error", rid));
       }
     });
     if (!queued) {

@@ -427,8 +427,11 @@ class HttpSession : public SessionBase, public std::enable_shared_from_this<Http
       return send_error(
           problem_response(404, "", "no WebSocket endpoint at " + vreq->http.path, vreq->http.request_id));
     sh_.rt.resolve_principal(*vreq, true);
-    if (!(ep->flags & VELLUM_ROUTE_PUBLIC) && !vreq->auth)
-      return send_error(problem_response(401, "", "authentication required", vreq->http.request_id));
+    if (!(ep->flags & VELLUM_ROUTE_PUBLIC) && !vreq->auth) {
+      auto r = problem_response(401, "", "authentication required", vreq->http.request_id);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return send_error(std::move(r));
+    }
     if (sh_.closing) return send_error(problem_response(503, "", "shutting down", vreq->http.request_id));
     vreq->params = std::move(params);
     auto ws = std::make_shared<WsSession<Stream>>(sh_, std::move(stream_), ep, sh_.rt.hub.next_id());
