@@ -13,18 +13,9 @@ namespace {
 const std::string kPw = "correct horse staple 42";
 
 struct Server {
-  TempDir dir;
+  Site site;
   std::unique_ptr<Vellumd> v;
-  explicit Server(const std::string& extra) {
-    write_file(dir / "pw", kPw);
-    write_file(dir / "v.toml", extra + "\n[plugins]\ndir = \"" + plugin_dir() + "\"\n");
-    auto r = run({vellumd_path(), "admin", "create", "--email", "root@example.com", "--password-file",
-                  dir / "pw", "--config", dir / "v.toml", "--data-dir", dir / "data"});
-    REQUIRE(r.exit_code == 0);
-    Vellumd::Options o(extra);
-    o.data_dir = dir / "data";
-    v = std::make_unique<Vellumd>(o);
-  }
+  explicit Server(const std::string& extra) : site(extra, "root@example.com", kPw) { v = site.start(); }
   Response login(HttpClient& c) {
     return c.request("POST", "/v1/auth/login",
                      json({{"email", "root@example.com"}, {"password", kPw}}).dump());
@@ -32,7 +23,7 @@ struct Server {
   RunResult audit(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {vellumd_path(), "audit"};
     argv.insert(argv.end(), args.begin(), args.end());
-    argv.insert(argv.end(), {"--data-dir", dir / "data"});
+    argv.insert(argv.end(), {"--data-dir", site.data_dir()});
     return run(argv);
   }
 };
@@ -60,7 +51,7 @@ TEST_CASE("host actions are audited, queryable and verifiable offline", "[audit]
   CHECK(s.v->stop() == 0);  // writes the final checkpoint
 
   // Nothing secret in the audit database or the log.
-  std::string db = read_file(s.dir / "data/audit.db") + read_file(s.dir / "data/audit.db-wal");
+  std::string db = read_file(s.site.dir() / "data/audit.db") + read_file(s.site.dir() / "data/audit.db-wal");
   CHECK(db.find(kPw) == std::string::npos);
   CHECK(db.find(tok) == std::string::npos);
   CHECK(db.find("root@example.com") == std::string::npos);  // emails are HMAC'd (hmac_emails)
@@ -68,20 +59,20 @@ TEST_CASE("host actions are audited, queryable and verifiable offline", "[audit]
 
   auto key = s.audit({"public-key"});
   REQUIRE(key.exit_code == 0);
-  write_file(s.dir / "audit.pub", key.out);
-  auto ok = s.audit({"verify", "--public-key", s.dir / "audit.pub"});
+  write_file(s.site.dir() / "audit.pub", key.out);
+  auto ok = s.audit({"verify", "--public-key", s.site.dir() / "audit.pub"});
   INFO(ok.out << ok.err);
   CHECK(ok.exit_code == 0);
 
   // Rewrite one record behind the server's back: verify names it.
   sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open((s.dir / "data/audit.db").c_str(), &h) == SQLITE_OK);
+  REQUIRE(sqlite3_open((s.site.dir() / "data/audit.db").c_str(), &h) == SQLITE_OK);
   REQUIRE(sqlite3_exec(h,
                        "UPDATE records SET body = replace(body, '\"failure\"', '\"success\"') WHERE body "
                        "LIKE '%\"failure\"%'",
                        nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(h);
-  auto bad_verify = s.audit({"verify", "--public-key", s.dir / "audit.pub"});
+  auto bad_verify = s.audit({"verify", "--public-key", s.site.dir() / "audit.pub"});
   CHECK(bad_verify.exit_code == 1);
   INFO(bad_verify.out + bad_verify.err);
   CHECK_THAT(bad_verify.out + bad_verify.err, Catch::Contains("record 2"));
@@ -94,7 +85,7 @@ TEST_CASE("fail-closed: a request fails with 503 when the audit log cannot be wr
     REQUIRE(s.login(c).status == 200);
     // Another process holds the audit database's write lock.
     sqlite3* h = nullptr;
-    REQUIRE(sqlite3_open((s.dir / "data/audit.db").c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_open((s.site.dir() / "data/audit.db").c_str(), &h) == SQLITE_OK);
     REQUIRE(sqlite3_exec(h, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
     auto r = s.login(c);
     sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);

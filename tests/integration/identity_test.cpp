@@ -17,31 +17,16 @@ const std::string kUserPw = "user passphrase 42!";
 
 // A server with an administrator created by `vellumd admin create`.
 struct Deployment {
-  TempDir dir;
+  Site site;
   std::unique_ptr<Vellumd> v;
-  explicit Deployment(const std::string& extra = "") {
-    write_file(dir / "pw", kAdminPw + "\n");
-    write_file(dir / "v.toml", extra + "\n[plugins]\ndir = \"" + plugin_dir() + "\"\n");
-    auto r = run({vellumd_path(), "admin", "create", "--email", "admin@example.com", "--password-file",
-                  dir / "pw", "--config", dir / "v.toml", "--data-dir", dir / "data"});
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    REQUIRE_THAT(r.out, Catch::Contains("created administrator admin@example.com"));
-    Vellumd::Options o(extra);
-    o.data_dir = dir / "data";
-    v = std::make_unique<Vellumd>(o);
+  explicit Deployment(const std::string& extra = "") : site(extra, "admin@example.com", kAdminPw) {
+    v = site.start();
   }
   json login(HttpClient& c, const std::string& email, const std::string& pw, const std::string& code = "") {
-    json body = {{"email", email}, {"password", pw}};
-    if (!code.empty()) body["code"] = code;
-    auto r = c.request("POST", "/v1/auth/login", body.dump(), {{"Content-Type", "application/json"}});
-    INFO(r.body);
-    REQUIRE(r.status == 200);
-    return json::parse(r.body);
+    return json::parse(login_response(c, email, pw, code).body);
   }
 };
 
-std::map<std::string, std::string> bearer(const std::string& t) { return {{"Authorization", "Bearer " + t}}; }
 }  // namespace
 
 TEST_CASE("admin bootstrap, login, me, logout", "[identity]") {
@@ -58,7 +43,8 @@ TEST_CASE("admin bootstrap, login, me, logout", "[identity]") {
   CHECK(c.request("POST", "/v1/auth/logout", "", bearer(tok)).status == 204);
   CHECK(c.request("GET", "/v1/me", "", bearer(tok)).status == 401);
   // argv never carries the password: the CLI refuses without a source.
-  auto r = run({vellumd_path(), "admin", "create", "--email", "x@example.com", "--data-dir", d.dir / "data"});
+  auto r =
+      run({vellumd_path(), "admin", "create", "--email", "x@example.com", "--data-dir", d.site.data_dir()});
   CHECK(r.exit_code != 0);
   CHECK(d.v->stop() == 0);
 }

@@ -190,6 +190,56 @@ bool Vellumd::running() {
   return true;
 }
 
+Site::Site(std::string config, const std::string& admin_email, const std::string& admin_password,
+           std::map<std::string, std::string> env, const std::string& admin_name)
+    : config_(std::move(config)), env_(std::move(env)) {
+  write_file(dir_ / "pw", admin_password + "\n");
+  write_file(dir_ / "v.toml", config_ + "\n[plugins]\ndir = \"" + plugin_dir() + "\"\n");
+  std::vector<std::string> argv = {vellumd_path(),  "admin",           "create",     "--email",
+                                   admin_email,     "--password-file", dir_ / "pw",  "--config",
+                                   dir_ / "v.toml", "--data-dir",      dir_ / "data"};
+  if (!admin_name.empty()) argv.insert(argv.end(), {"--name", admin_name});
+  auto r = run(argv, std::chrono::seconds(60), env_);
+  if (r.exit_code != 0) throw std::runtime_error("vellumd admin create failed: " + r.err);
+}
+
+std::unique_ptr<Vellumd> Site::start(bool wait_ready, const std::map<std::string, std::string>* env) const {
+  Vellumd::Options o(config_, wait_ready, env ? *env : env_);
+  o.data_dir = dir_ / "data";
+  return std::make_unique<Vellumd>(o);
+}
+
+std::string Site::db_bytes() const {
+  return read_file(dir_ / "data/vellum.db") + read_file(dir_ / "data/vellum.db-wal");
+}
+
+Response login_response(HttpClient& c, const std::string& email, const std::string& password,
+                        const std::string& code) {
+  auto quote = [](const std::string& s) {  // JSON string (test inputs are printable ASCII)
+    std::string o = "\"";
+    for (char ch : s) o += (ch == '"' || ch == '\\') ? std::string("\\") + ch : std::string(1, ch);
+    return o + "\"";
+  };
+  std::string body = "{\"email\":" + quote(email) + ",\"password\":" + quote(password);
+  if (!code.empty()) body += ",\"code\":" + quote(code);
+  body += "}";
+  auto r = c.request("POST", "/v1/auth/login", body, {{"Content-Type", "application/json"}});
+  if (r.status != 200) throw std::runtime_error("login failed (" + std::to_string(r.status) + "): " + r.body);
+  return r;
+}
+
+std::string login(HttpClient& c, const std::string& email, const std::string& password) {
+  std::string body = login_response(c, email, password).body;
+  auto at = body.find("\"token\":\"");
+  if (at == std::string::npos) throw std::runtime_error("no token in: " + body);
+  at += 9;
+  return body.substr(at, body.find('"', at) - at);
+}
+
+std::map<std::string, std::string> bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
+
 std::string Response::header(const std::string& name) const {
   std::string lower;
   for (char c : name) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));

@@ -126,6 +126,32 @@ class WsClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// A data directory whose first administrator was made with `vellumd admin
+// create`, and the config to serve it with. Throws if the bootstrap fails.
+class Site {
+ public:
+  Site(std::string config, const std::string& admin_email, const std::string& admin_password,
+       std::map<std::string, std::string> env = {}, const std::string& admin_name = "");
+  // vellumd on this data dir; env (e.g. a different root key) replaces the site's if given.
+  std::unique_ptr<Vellumd> start(bool wait_ready = true,
+                                 const std::map<std::string, std::string>* env = nullptr) const;
+  const TempDir& dir() const { return dir_; }
+  std::string data_dir() const { return dir_ / "data"; }
+  // vellum.db and its WAL, for "nothing readable on disk" checks.
+  std::string db_bytes() const;
+
+ private:
+  TempDir dir_;
+  std::string config_;
+  std::map<std::string, std::string> env_;
+};
+
+// POST /v1/auth/login; throws unless it answers 200. login() returns the token.
+Response login_response(HttpClient& c, const std::string& email, const std::string& password,
+                        const std::string& code = "");
+std::string login(HttpClient& c, const std::string& email, const std::string& password);
+std::map<std::string, std::string> bearer(const std::string& token);
+
 // Connects and upgrades; returns the HTTP status if the upgrade is refused (0 if accepted).
 int ws_upgrade_status(const Vellumd& server, const std::string& target, std::string* body = nullptr);
 

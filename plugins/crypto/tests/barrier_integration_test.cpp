@@ -56,7 +56,7 @@ json wait_rewrapped(HttpClient& c, const std::string& tok, uint32_t min_version)
 }  // namespace
 
 TEST_CASE("with crypto on nothing readable reaches the database and the root key is checked", "[crypto]") {
-  Site site;
+  CryptoSite site;
   {
     auto v = site.start(site.root_key);
     HttpClient c(*v);
@@ -113,7 +113,7 @@ TEST_CASE("with crypto on nothing readable reaches the database and the root key
 
 TEST_CASE("automatic rotation by encryption count rewraps old values in the background",
           "[crypto][rotation]") {
-  Site site("rotate_after_encryptions = 40\nrewrap_batch = 3\n");
+  CryptoSite site("rotate_after_encryptions = 40\nrewrap_batch = 3\n");
   auto v = site.start(site.root_key);
   HttpClient c(*v);
   for (int i = 0; i < 5; ++i)
@@ -139,7 +139,7 @@ TEST_CASE("automatic rotation by encryption count rewraps old values in the back
   s = wait_rewrapped(c, tok, current);
   REQUIRE(s["keyring_version"].get<uint32_t>() == current);
   CHECK(v->stop() == 0);
-  auto on_disk = versions_on_disk(site.dir / "data/vellum.db");
+  auto on_disk = versions_on_disk(site.data_file("vellum.db"));
   INFO("current " << current);
   for (auto [ver, n] : on_disk) {
     INFO("version " << ver << ": " << n << " values");
@@ -149,7 +149,7 @@ TEST_CASE("automatic rotation by encryption count rewraps old values in the back
 }
 
 TEST_CASE("rotation through the API: administrators only and old values rewrapped", "[crypto][rotation]") {
-  Site site;
+  CryptoSite site;
   auto v = site.start(site.root_key);
   HttpClient c(*v);
   for (int i = 0; i < 12; ++i)
@@ -182,7 +182,7 @@ TEST_CASE("rotation through the API: administrators only and old values rewrappe
   CHECK(audit.status == 200);
   CHECK_THAT(audit.body, Catch::Contains("crypto.keyring.rotate"));
   CHECK(v->stop() == 0);
-  auto on_disk = versions_on_disk(site.dir / "data/vellum.db");
+  auto on_disk = versions_on_disk(site.data_file("vellum.db"));
   CHECK(on_disk.count(1) == 0);
   CHECK(on_disk[2] >= 12);
   // After a restart the rotated keyring is still opened by the same root key.

@@ -17,7 +17,7 @@ namespace {
 const std::string kUserPw = "bob passphrase 42!";
 
 struct Api {
-  Site site;
+  CryptoSite site;
   std::unique_ptr<Vellumd> v;
   std::unique_ptr<HttpClient> c;
   std::string admin, bob, bob_id;
@@ -180,9 +180,9 @@ TEST_CASE("transit API bad input gets clear 4xx answers and changes nothing", "[
 }
 
 TEST_CASE("another plugin uses the crypto service through the ABI", "[crypto][service]") {
-  Site site;
+  CryptoSite site;
   Vellumd::Options o(config() + "\n[plugins.cryptouser]\n", true, {{"VELLUM_ROOT_KEY", site.root_key}});
-  o.data_dir = site.dir / "data";
+  o.data_dir = site.site.data_dir();
   Vellumd v(o);
   HttpClient c(v);
   const std::string marker = "SERVICE-PLAINTEXT-42aa";

@@ -37,23 +37,14 @@ std::map<std::string, std::string> auth(const std::string& t) {
 }
 
 struct Api {
-  TempDir dir;
   std::string root_key = new_root_key();
+  Site site{config(), kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root_key}}, "Ada"};
   std::unique_ptr<Vellumd> v;
   std::unique_ptr<HttpClient> c;
   std::string admin, bob, bob_id;
 
   Api() {
-    write_file(dir / "pw", kAdminPw + "\n");
-    write_file(dir / "v.toml", config() + "\n[plugins]\ndir = \"" + plugin_dir() + "\"\n");
-    auto r = run({vellumd_path(), "admin", "create", "--email", kAdminEmail, "--name", "Ada",
-                  "--password-file", dir / "pw", "--config", dir / "v.toml", "--data-dir", dir / "data"},
-                 std::chrono::seconds(60), {{"VELLUM_ROOT_KEY", root_key}});
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-    Vellumd::Options o(config(), true, {{"VELLUM_ROOT_KEY", root_key}});
-    o.data_dir = dir / "data";
-    v = std::make_unique<Vellumd>(o);
+    v = site.start();
     c = std::make_unique<HttpClient>(*v);
     admin = login(kAdminEmail, kAdminPw);
     auto mk = c->request(
@@ -64,13 +55,7 @@ struct Api {
     bob_id = json::parse(mk.body)["id"];
     bob = login("bob@example.com", kUserPw);
   }
-  std::string login(const std::string& email, const std::string& pw) {
-    auto r = c->request("POST", "/v1/auth/login", json({{"email", email}, {"password", pw}}).dump(),
-                        {{"Content-Type", "application/json"}});
-    INFO(r.body);
-    REQUIRE(r.status == 200);
-    return json::parse(r.body)["token"].get<std::string>();
-  }
+  std::string login(const std::string& email, const std::string& pw) { return vt::login(*c, email, pw); }
   Response call(const std::string& method, const std::string& path, const std::string& tok,
                 const std::string& body = "") {
     return c->request(method, path, body, auth(tok));
@@ -90,16 +75,7 @@ struct Api {
     CHECK(r.header("Content-Type").find("application/problem+json") != std::string::npos);
     return json::parse(r.body);
   }
-  std::string db_bytes() {
-    std::string all;
-    for (const char* f : {"/vellum.db", "/vellum.db-wal"}) {
-      try {
-        all += read_file(dir / "data" + f);
-      } catch (...) {
-      }
-    }
-    return all;
-  }
+  std::string db_bytes() const { return site.db_bytes(); }
 };
 
 json richtext(const std::string& words) {
