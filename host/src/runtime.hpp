@@ -386,6 +386,5 @@ void set_plugin_error(std::string msg);
 std::string take_plugin_error();
 
 std::string sha256_hex(std::string_view data);
-std::string sha256_file_hex(const std::string& path);  // throws std::runtime_error
 
 }  // namespace vellum::host
