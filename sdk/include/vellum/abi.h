@@ -50,8 +50,11 @@ extern "C" {
  *       services, storage + barrier, audit, principal, timers, metrics,
  *       randomness, clock.
  *   1 — barrier_reseal (the barrier owner re-seals stored values, e.g. after
- *       a key rotation). */
-#define VELLUM_ABI_MINOR 1
+ *       a key rotation).
+ *   2 — authorize_principal (re-check a kept principal, e.g. on a long-lived
+ *       WebSocket), guest_session_issue / guest_session_revoke (sessions for
+ *       visitors who redeem a share link). */
+#define VELLUM_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define VELLUM_EXPORT __declspec(dllexport)
@@ -160,7 +163,10 @@ typedef vellum_status (*vellum_ws_open_fn)(void* user, vellum_conn_id conn, vell
  * OWNERSHIP: data borrowed for the call.
  * THREADS: any host I/O thread; never concurrently for the same conn. */
 typedef void (*vellum_ws_message_fn)(void* user, vellum_conn_id conn, int binary, vellum_bytes data);
-/* The connection is gone (either side closed or it failed). No further
+/* The host closes a connection itself when its session expires or is
+ * revoked or logged out (code 4401, reason "session ended"): at once on
+ * revocation, otherwise within 30 seconds of expiry.
+ * The connection is gone (either side closed or it failed). No further
  * callbacks for conn follow; host->ws_send on it returns NOT_FOUND.
  * THREADS: any host I/O thread; after the last on_message for conn. */
 typedef void (*vellum_ws_close_fn)(void* user, vellum_conn_id conn, uint16_t code);
@@ -493,6 +499,43 @@ typedef struct vellum_host_api_v1 {
    *   call it from inside the barrier's own seal/unseal. */
   vellum_status (*barrier_reseal)(vellum_plugin* self, vellum_bytes after_key_cursor, uint32_t batch,
                                   vellum_buffer* out_next_cursor, uint64_t* out_resealed, int* out_done);
+
+  /* ---- append new minor-2 functions below this line ---- */
+
+  /* ---- authorization without a request (minor 2) ---- */
+  /* The same decision as authorize, for a principal the caller kept — a
+   * WebSocket re-checks its user's rights after the open request is gone.
+   * who must be a principal the host handed out (user_id, session_id,
+   * scopes, mfa_verified_at_ms, client_ip, user_agent copied by the caller);
+   * who->authenticated must be 1, else UNAUTHENTICATED. The host also
+   * returns UNAUTHENTICATED when who->session_id is no longer a live session
+   * (expired, revoked, logged out), so a re-check catches that too.
+   * Returns OK, PERMISSION_DENIED or UNAUTHENTICATED.
+   * OWNERSHIP: inputs borrowed. THREADS: any; may read storage. */
+  vellum_status (*authorize_principal)(vellum_plugin* self, const vellum_principal_v1* who,
+                                       vellum_str action, vellum_str resource, vellum_str owner_user_id);
+
+  /* ---- guest sessions (minor 2) ---- */
+  /* Issue a session for a visitor who is not a user account, e.g. someone who
+   * redeemed a share link. Requests made with the token have a principal with
+   * user_id "guest:<plugin name>:<subject>" and scopes "guest <scopes>"; the
+   * PDP decides what that principal may do (the plugin that issued it knows
+   * what the subject stands for). subject: 1..128 chars of [A-Za-z0-9._:-];
+   * scopes: space-separated, at most 1024 bytes; display_name: at most 128
+   * bytes (shown in presence lists); ttl_ms: 1 minute .. 30 days. The token
+   * ("vlg_" + 256 random bits, base64url) is returned once; the host stores
+   * only its SHA-256. Guest sessions have no idle timeout beyond ttl_ms, no
+   * MFA, and cannot use the host's account routes.
+   * OWNERSHIP: inputs borrowed; *out_token allocated with host->alloc, the
+   *   caller frees it with host->free.
+   * THREADS: any; writes storage (fsync), so not on a hot path. */
+  vellum_status (*guest_session_issue)(vellum_plugin* self, vellum_str subject, vellum_str scopes,
+                                       vellum_str display_name, int64_t ttl_ms, vellum_buffer* out_token);
+  /* Revoke every guest session this plugin issued for subject. Their open
+   * WebSockets are closed by the host (code 4401, "session ended").
+   * *out_revoked (may be NULL) receives the count.
+   * OWNERSHIP: inputs borrowed. THREADS: any; writes storage. */
+  vellum_status (*guest_session_revoke)(vellum_plugin* self, vellum_str subject, uint64_t* out_revoked);
 } vellum_host_api_v1;
 
 /* ------------------------------------------------------------------------ */

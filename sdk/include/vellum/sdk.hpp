@@ -19,6 +19,7 @@
 // vellum::Error inside plugin code.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -103,6 +104,22 @@ struct Principal {
   bool authenticated = false;
   std::string_view user_id, session_id, scopes, client_ip, user_agent, request_id;
   int64_t mfa_verified_at_ms = 0;
+  // A visitor with a guest session (a redeemed share link), not a user account.
+  bool is_guest() const { return user_id.substr(0, 6) == "guest:"; }
+};
+
+// A principal that owns its strings: keep one to re-check a long-lived
+// connection with Host::authorize(const OwnedPrincipal&, ...).
+struct OwnedPrincipal {
+  bool authenticated = false;
+  std::string user_id, session_id, scopes, client_ip, user_agent, request_id;
+  int64_t mfa_verified_at_ms = 0;
+  OwnedPrincipal() = default;
+  explicit OwnedPrincipal(const Principal& p)
+      : authenticated(p.authenticated), user_id(p.user_id), session_id(p.session_id), scopes(p.scopes),
+        client_ip(p.client_ip), user_agent(p.user_agent), request_id(p.request_id),
+        mfa_verified_at_ms(p.mfa_verified_at_ms) {}
+  bool is_guest() const { return user_id.rfind("guest:", 0) == 0; }
 };
 
 // One HTTP request. Borrowed: valid during the handler, or until respond()
@@ -467,6 +484,50 @@ class Host {
     if (s == VELLUM_ERR_PERMISSION_DENIED || s == VELLUM_ERR_UNAUTHENTICATED) return false;
     check(s);
     return false;
+  }
+
+  // Re-check a kept principal (ABI minor 2): false if denied, or if the
+  // session behind it has ended. Needs a host of minor >= 2 (set kMinMinor).
+  bool authorize(const OwnedPrincipal& who, std::string_view action, std::string_view resource,
+                 std::string_view owner_user_id = {}) const {
+    if (api_->struct_size < offsetof(vellum_host_api_v1, authorize_principal) + sizeof api_->authorize_principal || !api_->authorize_principal)
+      throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for authorize_principal (needs ABI minor 2)");
+    vellum_principal_v1 p{};
+    p.struct_size = sizeof p;
+    p.authenticated = who.authenticated ? 1 : 0;
+    p.user_id = to_c(who.user_id);
+    p.session_id = to_c(who.session_id);
+    p.scopes = to_c(who.scopes);
+    p.mfa_verified_at_ms = who.mfa_verified_at_ms;
+    p.client_ip = to_c(who.client_ip);
+    p.user_agent = to_c(who.user_agent);
+    p.request_id = to_c(who.request_id);
+    vellum_status s =
+        api_->authorize_principal(self_, &p, to_c(action), to_c(resource), to_c(owner_user_id));
+    if (s == VELLUM_OK) return true;
+    if (s == VELLUM_ERR_PERMISSION_DENIED || s == VELLUM_ERR_UNAUTHENTICATED) return false;
+    check(s);
+    return false;
+  }
+
+  // ---- guest sessions (ABI minor 2)
+  // Returns the token (shown once). See abi.h guest_session_issue.
+  std::string guest_session_issue(std::string_view subject, std::string_view scopes, std::string_view display_name,
+                                  int64_t ttl_ms) const {
+    if (api_->struct_size < offsetof(vellum_host_api_v1, guest_session_issue) + sizeof api_->guest_session_issue || !api_->guest_session_issue)
+      throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for guest sessions (needs ABI minor 2)");
+    vellum_buffer out{};
+    check(api_->guest_session_issue(self_, to_c(subject), to_c(scopes), to_c(display_name), ttl_ms, &out));
+    std::string token(reinterpret_cast<const char*>(out.data), out.size);
+    api_->free(out.data);
+    return token;
+  }
+  uint64_t guest_session_revoke(std::string_view subject) const {
+    if (api_->struct_size < offsetof(vellum_host_api_v1, guest_session_revoke) + sizeof api_->guest_session_revoke || !api_->guest_session_revoke)
+      throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for guest sessions (needs ABI minor 2)");
+    uint64_t n = 0;
+    check(api_->guest_session_revoke(self_, to_c(subject), &n));
+    return n;
   }
 
   // ---- timers
