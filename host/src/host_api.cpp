@@ -29,6 +29,10 @@ std::string_view sv(vellum_bytes b) {
 }
 vellum_str cstr(const std::string& s) { return vellum_str{s.data(), s.size()}; }
 
+// The scopes a principal carries, derived from its session (a guest's are
+// what the issuing plugin gave it).
+const std::string& scopes_of(const vellum::host::Authenticated& a);
+
 // Scopes as plugins see them: "read" or "read write", plus "admin" for administrators.
 const std::string kScopesRead = "read", kScopesFull = "read write", kScopesAdminRead = "read admin",
                   kScopesAdminFull = "read write admin";
@@ -199,9 +203,7 @@ vellum_status h_req_principal(vellum_request* r, vellum_principal_v1* out) {
     p.authenticated = 1;
     p.user_id = cstr(r->auth->user.id);
     p.session_id = cstr(r->auth->session.id);
-    p.scopes = cstr(r->auth->user.is_admin()
-                        ? (r->auth->session.scope == "read" ? kScopesAdminRead : kScopesAdminFull)
-                        : (r->auth->session.scope == "read" ? kScopesRead : kScopesFull));
+    p.scopes = cstr(scopes_of(*r->auth));
     p.mfa_verified_at_ms = r->auth->session.mfa_at_ms;
   }
   const std::string* ua = r->http.header("User-Agent");
@@ -669,35 +671,127 @@ vellum_status h_random_bytes(vellum_plugin*, uint8_t* out, size_t n) {
 
 int64_t h_now_ms(vellum_plugin* self) { return valid(self) ? self->rt->clock() : system_clock_ms(); }
 
+const std::string& scopes_of(const vellum::host::Authenticated& a) {
+  if (a.session.kind == "guest") return a.session.scope;
+  bool read_only = a.session.scope == "read";
+  if (a.user.is_admin()) return read_only ? kScopesAdminRead : kScopesAdminFull;
+  return read_only ? kScopesRead : kScopesFull;
+}
+
+// One decision: the "pdp" service when a plugin provides it, else the
+// resource's owner and administrators only. `who` has been checked.
+vellum_status decide(vellum_plugin* self, const vellum::host::Authenticated& auth,
+                     const vellum_principal_v1& who, vellum_str action, vellum_str resource,
+                     vellum_str owner) {
+  vellum_service_v1 svc{};
+  svc.struct_size = sizeof svc;
+  vellum_service_ref* ref = nullptr;
+  std::string err;
+  if (self->rt->services.acquire(nullptr, VELLUM_PDP_SERVICE, VELLUM_PDP_MAJOR, 0, &svc, &ref, &err) ==
+      VELLUM_OK) {
+    std::unique_ptr<vellum_service_ref, void (*)(vellum_service_ref*)> hold(ref, [](vellum_service_ref* r) {
+      if (r && r->provider) r->provider->rt->services.release(r);
+    });
+    auto* pdp = static_cast<const vellum_pdp_v1*>(svc.vtable);
+    take_plugin_error();
+    vellum_status s = pdp->decide(svc.instance, &who, action, resource, owner);
+    if (s == VELLUM_OK) return VELLUM_OK;
+    std::string why = take_plugin_error();
+    return fail(VELLUM_ERR_PERMISSION_DENIED, why.empty() ? "denied by policy" : why);
+  }
+  if (auth.user.is_admin()) return VELLUM_OK;
+  if (owner.size && sv(owner) == auth.user.id) return VELLUM_OK;
+  return fail(VELLUM_ERR_PERMISSION_DENIED, "only the owner or an administrator may do this");
+}
+
+vellum_status h_authorize_principal(vellum_plugin* self, const vellum_principal_v1* who, vellum_str action,
+                                    vellum_str resource, vellum_str owner) {
+  return guard([&] {
+    if (!valid(self) || !who || who->struct_size < sizeof(uint32_t) * 2)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    if (!who->authenticated) return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
+    if (!self->rt->identity) return fail(VELLUM_ERR_STATE, "no identity store");
+    // Trust only the session, not the caller's copy: user, scopes and MFA
+    // time come from the live session; it must still exist.
+    vellum_principal_v1 in{};
+    std::memcpy(&in, who, std::min<size_t>(who->struct_size, sizeof in));
+    auto auth = self->rt->identity->find_session(std::string(sv(in.user_id)), std::string(sv(in.session_id)));
+    if (!auth) return fail(VELLUM_ERR_UNAUTHENTICATED, "the session has ended");
+    vellum_principal_v1 p{};
+    p.struct_size = sizeof p;
+    p.authenticated = 1;
+    p.user_id = cstr(auth->user.id);
+    p.session_id = cstr(auth->session.id);
+    p.scopes = cstr(scopes_of(*auth));
+    p.mfa_verified_at_ms = auth->session.mfa_at_ms;
+    p.client_ip = in.client_ip;
+    p.user_agent = in.user_agent;
+    p.request_id = in.request_id;
+    return decide(self, *auth, p, action, resource, owner);
+  });
+}
+
+// Subjects become part of a user id and of store keys: keep them plain.
+bool valid_guest_subject(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-';
+  });
+}
+
+vellum_status h_guest_session_issue(vellum_plugin* self, vellum_str subject, vellum_str scopes,
+                                    vellum_str display_name, int64_t ttl_ms, vellum_buffer* out_token) {
+  return guard([&] {
+    if (!valid(self) || !out_token) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    *out_token = vellum_buffer{};
+    if (!valid_guest_subject(sv(subject)))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "subject must be 1..128 characters of [A-Za-z0-9._:-]");
+    if (sv(scopes).size() > 1024) return fail(VELLUM_ERR_INVALID_ARGUMENT, "scopes longer than 1024 bytes");
+    if (sv(display_name).size() > 128)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "display_name longer than 128 bytes");
+    auto bad = [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; };
+    if (std::any_of(sv(scopes).begin(), sv(scopes).end(), bad) ||
+        std::any_of(sv(display_name).begin(), sv(display_name).end(), bad))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "control characters in scopes or display_name");
+    constexpr int64_t kMin = 60'000, kMax = 30LL * 24 * 3600 * 1000;
+    if (ttl_ms < kMin || ttl_ms > kMax)
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "ttl_ms must be 1 minute .. 30 days");
+    if (!self->rt->identity) return fail(VELLUM_ERR_STATE, "no identity store");
+    std::string user_id = "guest:" + self->name + ":";
+    user_id += sv(subject);
+    auto res = self->rt->identity->issue_guest_session(
+        user_id, std::string(sv(scopes)), std::string(sv(display_name)), static_cast<uint64_t>(ttl_ms));
+    auto* data = static_cast<uint8_t*>(h_alloc(res.token.size()));
+    if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
+    std::memcpy(data, res.token.data(), res.token.size());
+    *out_token = vellum_buffer{data, res.token.size()};
+    return VELLUM_OK;
+  });
+}
+
+vellum_status h_guest_session_revoke(vellum_plugin* self, vellum_str subject, uint64_t* out_revoked) {
+  return guard([&] {
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    if (!valid_guest_subject(sv(subject)))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "subject must be 1..128 characters of [A-Za-z0-9._:-]");
+    if (!self->rt->identity) return fail(VELLUM_ERR_STATE, "no identity store");
+    std::string user_id = "guest:" + self->name + ":";
+    user_id += sv(subject);
+    size_t n = self->rt->identity->revoke_guest_sessions(user_id);  // closes their sockets too
+    if (out_revoked) *out_revoked = n;
+    return VELLUM_OK;
+  });
+}
+
 vellum_status h_authorize(vellum_plugin* self, vellum_request* req, vellum_str action, vellum_str resource,
                           vellum_str owner) {
   return guard([&] {
     if (!valid(self) || !req) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
     if (!req->auth) return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
-    // One policy decision point: the "pdp" service when a plugin provides it.
-    vellum_service_v1 svc{};
-    svc.struct_size = sizeof svc;
-    vellum_service_ref* ref = nullptr;
-    std::string err;
-    if (self->rt->services.acquire(nullptr, VELLUM_PDP_SERVICE, VELLUM_PDP_MAJOR, 0, &svc, &ref, &err) ==
-        VELLUM_OK) {
-      std::unique_ptr<vellum_service_ref, void (*)(vellum_service_ref*)> hold(ref, [](vellum_service_ref* r) {
-        if (r && r->provider) r->provider->rt->services.release(r);
-      });
-      auto* pdp = static_cast<const vellum_pdp_v1*>(svc.vtable);
-      vellum_principal_v1 who{};
-      who.struct_size = sizeof who;
-      h_req_principal(req, &who);
-      take_plugin_error();
-      vellum_status s = pdp->decide(svc.instance, &who, action, resource, owner);
-      if (s == VELLUM_OK) return VELLUM_OK;
-      std::string why = take_plugin_error();
-      return fail(VELLUM_ERR_PERMISSION_DENIED, why.empty() ? "denied by policy" : why);
-    }
-    // Without a PDP: the resource's owner and administrators only.
-    if (req->auth->user.is_admin()) return VELLUM_OK;
-    if (owner.size && sv(owner) == req->auth->user.id) return VELLUM_OK;
-    return fail(VELLUM_ERR_PERMISSION_DENIED, "only the owner or an administrator may do this");
+    vellum_principal_v1 who{};
+    who.struct_size = sizeof who;
+    h_req_principal(req, &who);
+    return decide(self, *req->auth, who, action, resource, owner);
   });
 }
 
@@ -752,7 +846,10 @@ const vellum_host_api_v1 kApi = [] {
   a.random_bytes = h_random_bytes;
   a.now_ms = h_now_ms;
   a.authorize = h_authorize;
-  a.barrier_reseal = h_barrier_reseal;  // minor 1
+  a.barrier_reseal = h_barrier_reseal;            // minor 1
+  a.authorize_principal = h_authorize_principal;  // minor 2
+  a.guest_session_issue = h_guest_session_issue;
+  a.guest_session_revoke = h_guest_session_revoke;
   return a;
 }();
 

@@ -395,7 +395,7 @@ Session Identity::new_session(const User& u, const std::string& kind, const std:
 }
 
 std::string Identity::store_session(Transaction& t, const Session& s) {
-  std::string token = new_token(s.kind == "api" ? "vla_" : "vls_");
+  std::string token = new_token(s.kind == "api" ? "vla_" : s.kind == "guest" ? "vlg_" : "vls_");
   std::string h = sha256_hex(token);
   t.put(kNs, session_key(h), nlohmann::json(s).dump(), VELLUM_VERSION_ABSENT);
   t.put(kNs, user_session_key(s.user_id, s.id), h, VELLUM_VERSION_ABSENT);
@@ -515,22 +515,68 @@ Identity::LoginResult Identity::login(const std::string& email_in, const std::st
   throw AuthError(503, "busy", "please retry");
 }
 
-std::optional<Authenticated> Identity::authenticate(const std::string& token) {
-  if (token.size() < 20 || token.size() > 100) return std::nullopt;
-  std::string h = sha256_hex(token);
-  auto rec = store_.get(kNs, session_key(h));
-  if (!rec) return std::nullopt;
-  Session s = nlohmann::json::parse(rec->value).get<Session>();
+User Identity::guest_user(const Session& s) {
+  User u;
+  u.id = s.user_id;
+  u.display_name = s.name;
+  u.created_ms = u.updated_ms = s.created_ms;
+  return u;  // no roles, no password, no email: it can only do what the PDP grants
+}
+
+// Expiry and account status for a stored session; revokes an ended one.
+std::optional<Authenticated> Identity::check_session(Session s, const std::string& h) {
   int64_t t = now();
   bool expired = t >= s.expires_ms || (s.idle_ms && t - s.last_seen_ms > static_cast<int64_t>(s.idle_ms));
   if (expired) {
     revoke_token_hash(h);
     return std::nullopt;
   }
+  if (s.kind == "guest") return Authenticated{guest_user(s), s, h};
   auto u = find_user(s.user_id);
   if (!u) return std::nullopt;
   if (u->status != "active" && !(u->status == "locked" && u->locked_until_ms && u->locked_until_ms <= t))
     return std::nullopt;
+  return Authenticated{*u, s, h};
+}
+
+std::optional<Authenticated> Identity::find_session(const std::string& user_id,
+                                                    const std::string& session_id) {
+  if (user_id.empty() || session_id.empty() || session_id.find('/') != std::string::npos) return std::nullopt;
+  auto idx = store_.get(kNs, user_session_key(user_id, session_id));
+  if (!idx) return std::nullopt;
+  auto rec = store_.get(kNs, session_key(idx->value));
+  if (!rec) return std::nullopt;
+  return check_session(nlohmann::json::parse(rec->value).get<Session>(), idx->value);
+}
+
+Identity::LoginResult Identity::issue_guest_session(const std::string& user_id, const std::string& scopes,
+                                                    const std::string& display_name, uint64_t ttl_ms) {
+  Session s;
+  s.id = hex(random_bytes(12));
+  s.user_id = user_id;
+  s.kind = "guest";
+  s.name = display_name;
+  s.scope = scopes.empty() ? std::string("guest") : "guest " + scopes;
+  s.created_ms = s.last_seen_ms = now();
+  s.expires_ms = s.created_ms + static_cast<int64_t>(ttl_ms);
+  s.idle_ms = 0;
+  auto t = store_.begin();
+  std::string token = store_session(*t, s);
+  t->commit();
+  return LoginResult{token, s, guest_user(s)};
+}
+
+size_t Identity::revoke_guest_sessions(const std::string& user_id) { return revoke_all(user_id, "guest"); }
+
+std::optional<Authenticated> Identity::authenticate(const std::string& token) {
+  if (token.size() < 20 || token.size() > 100) return std::nullopt;
+  std::string h = sha256_hex(token);
+  auto rec = store_.get(kNs, session_key(h));
+  if (!rec) return std::nullopt;
+  auto who = check_session(nlohmann::json::parse(rec->value).get<Session>(), h);
+  if (!who) return std::nullopt;
+  Session& s = who->session;
+  int64_t t = now();
   // Idle tracking without a write per request: refresh at most once a minute.
   if (t - s.last_seen_ms > 60000) {
     s.last_seen_ms = t;
@@ -542,7 +588,7 @@ std::optional<Authenticated> Identity::authenticate(const std::string& token) {
       // Another request refreshed it first: fine.
     }
   }
-  return Authenticated{*u, s, h};
+  return who;
 }
 
 void Identity::revoke_token_hash(const std::string& h) {
@@ -554,6 +600,7 @@ void Identity::revoke_token_hash(const std::string& h) {
   if (t->get(kNs, user_session_key(s.user_id, s.id)))
     t->erase(kNs, user_session_key(s.user_id, s.id), VELLUM_VERSION_ANY);
   t->commit();
+  if (session_ended_) session_ended_(s.id);
 }
 
 std::vector<Session> Identity::list_sessions(const std::string& user_id, const std::string& kind) const {

@@ -112,6 +112,21 @@ class Identity {
   void change_password(const std::string& user_id, const std::string& current, const std::string& next);
 
   // ---- API tokens (shown once)
+  // Guest sessions (ABI 1.2): a visitor who is not an account, e.g. a share
+  // link's redeemer. user_id is "guest:<plugin>:<subject>"; scope is
+  // "guest <scopes>"; no idle timeout, ttl_ms bounds it.
+  LoginResult issue_guest_session(const std::string& user_id, const std::string& scopes,
+                                  const std::string& display_name, uint64_t ttl_ms);
+  size_t revoke_guest_sessions(const std::string& user_id);
+  // The live session `session_id` of `user_id` (an ended one is revoked and
+  // gives nullopt, as does a user who may no longer log in).
+  std::optional<Authenticated> find_session(const std::string& user_id, const std::string& session_id);
+  // Called with a session id after that session is revoked or found expired,
+  // so the host can close what was opened with it. Set once, before serving.
+  void on_session_ended(std::function<void(const std::string& session_id)> fn) {
+    session_ended_ = std::move(fn);
+  }
+
   LoginResult create_api_token(const std::string& user_id, const std::string& name, const std::string& scope,
                                uint64_t ttl_ms);
 
@@ -152,6 +167,9 @@ class Identity {
   void note_failure(const std::string& key);
   void clear_failures(const std::string& key);
 
+  std::optional<Authenticated> check_session(Session s, const std::string& token_hash);
+  static User guest_user(const Session& s);
+  std::function<void(const std::string&)> session_ended_;
   Store& store_;
   IdentityConfig cfg_;
   Clock clock_;

@@ -136,9 +136,10 @@ void Router::remove_plugin(const vellum_plugin* p) {
 }
 
 // ---------------------------------------------------------------- WebSocket hub
-void WsHub::add(vellum_conn_id id, std::weak_ptr<WsConnection> c, vellum_plugin* owner) {
+void WsHub::add(vellum_conn_id id, std::weak_ptr<WsConnection> c, vellum_plugin* owner,
+                std::string session_id, std::string user_id) {
   std::lock_guard lk(mu_);
-  conns_[id] = Conn{std::move(c), owner, {}};
+  conns_[id] = Conn{std::move(c), owner, {}, std::move(session_id), std::move(user_id)};
 }
 
 void WsHub::remove(vellum_conn_id id) {
@@ -228,6 +229,29 @@ void WsHub::close_all(uint16_t code, const std::string& reason) {
       if (auto s = c.conn.lock()) all.push_back(std::move(s));
   }
   for (auto& c : all) c->close(code, reason);
+}
+
+size_t WsHub::close_session(const std::string& session_id, uint16_t code, const std::string& reason) {
+  if (session_id.empty()) return 0;
+  std::vector<std::shared_ptr<WsConnection>> hit;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [id, c] : conns_)
+      if (c.session_id == session_id)
+        if (auto s = c.conn.lock()) hit.push_back(std::move(s));
+  }
+  for (auto& c : hit) c->close(code, reason);  // outside the lock: close may call remove()
+  return hit.size();
+}
+
+std::vector<std::pair<std::string, std::string>> WsHub::sessions() const {
+  std::set<std::pair<std::string, std::string>> seen;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [id, c] : conns_)
+      if (!c.session_id.empty()) seen.emplace(c.user_id, c.session_id);
+  }
+  return {seen.begin(), seen.end()};
 }
 
 // ---------------------------------------------------------------- events

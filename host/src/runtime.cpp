@@ -332,6 +332,9 @@ void Runtime::open_storage() {
   ao.hmac_ips = cfg.audit.hmac_ips;
   audit = std::make_unique<AuditLog>(std::move(ao));
   identity = std::make_unique<Identity>(*store, cfg.identity, [this] { return clock(); });
+  // A WebSocket lives no longer than the session it was opened with.
+  identity->on_session_ended(
+      [this](const std::string& session_id) { hub.close_session(session_id, 4401, "session ended"); });
   spdlog::info("storage: {} at {}", store->backend_name(), o.path);
 }
 
@@ -553,6 +556,13 @@ void Runtime::handle_http(const std::shared_ptr<vellum_request>& req) {
       return;
     }
     const Session& s = req->auth->session;
+    // A guest (share-link visitor) has no account: the host's own account
+    // and admin routes are not for it, except to see who it is and leave.
+    if (m.route->native && s.kind == "guest" && req->http.path != "/v1/me" &&
+        req->http.path != "/v1/auth/logout") {
+      req->respond(problem_response(403, "", "a guest session cannot use this route", rid));
+      return;
+    }
     if (m.route->session_only && s.kind != "session") {
       req->respond(
           problem_response(403, "", "this action needs an interactive session, not an API token", rid));
@@ -747,6 +757,21 @@ void Runtime::add_host_routes() {
       [this, json](vellum_request& r) { json(r, 200, plugins_json()); });
   add("GET", "/v1/openapi.json", "OpenAPI document of every registered route",
       [this, json](vellum_request& r) { json(r, 200, openapi_json()); });
+}
+
+size_t Runtime::close_ended_websockets() {
+  if (!identity) return 0;
+  size_t closed = 0;
+  for (auto& [user_id, session_id] : hub.sessions()) {
+    try {
+      if (!identity->find_session(user_id, session_id))
+        closed += hub.close_session(session_id, 4401, "session ended");
+    } catch (const std::exception& e) {
+      spdlog::warn("session check for open WebSockets failed: {}", e.what());  // retried next sweep
+      break;
+    }
+  }
+  return closed;
 }
 
 }  // namespace vellum::host

@@ -165,7 +165,10 @@ class WsConnection {
 class WsHub {
  public:
   vellum_conn_id next_id() { return ++last_id_; }
-  void add(vellum_conn_id id, std::weak_ptr<WsConnection> c, vellum_plugin* owner);
+  // session_id/user_id: the session the connection was opened with (empty
+  // for public endpoints without a token); it is closed when that ends.
+  void add(vellum_conn_id id, std::weak_ptr<WsConnection> c, vellum_plugin* owner,
+           std::string session_id = {}, std::string user_id = {});
   void remove(vellum_conn_id id);  // leaves all rooms
   std::shared_ptr<WsConnection> find(vellum_conn_id id, const vellum_plugin* owner) const;
   vellum_status join(const vellum_plugin* p, std::string_view room, vellum_conn_id id);
@@ -174,12 +177,17 @@ class WsHub {
                      bool binary, vellum_conn_id except);
   size_t size() const;
   void close_all(uint16_t code, const std::string& reason);
+  // Close every connection opened with this session; returns how many.
+  size_t close_session(const std::string& session_id, uint16_t code, const std::string& reason);
+  // The distinct (user id, session id) pairs behind open connections.
+  std::vector<std::pair<std::string, std::string>> sessions() const;
 
  private:
   struct Conn {
     std::weak_ptr<WsConnection> conn;
     vellum_plugin* owner;
     std::set<std::string> rooms;
+    std::string session_id, user_id;
   };
   std::atomic<vellum_conn_id> last_id_{0};
   mutable std::mutex mu_;
@@ -321,6 +329,10 @@ class Runtime {
   void stop_plugins();
 
   void handle_http(const std::shared_ptr<vellum_request>& req);
+  // Closes WebSockets whose session has expired or whose user may no longer
+  // log in (revocations close them at once; this catches expiry). Returns
+  // how many were closed. Called on a timer.
+  size_t close_ended_websockets();
   // Sets req.auth from "Authorization: Bearer <token>" (or, for WebSocket
   // upgrades that browsers cannot give headers, the access_token query
   // parameter or a "vellum.bearer, <token>" subprotocol pair).

@@ -224,3 +224,76 @@ TEST_CASE("admin lock revokes sessions and blocks login", "[identity]") {
   CHECK_FALSE(users["next_cursor"].is_null());
   CHECK(d.v->stop() == 0);
 }
+
+TEST_CASE("a WebSocket closes with 4401 when its session is logged out", "[identity][ws]") {
+  Deployment d("[plugins.testkit]\n");
+  HttpClient c(*d.v);
+  std::string tok = d.login(c, "admin@example.com", kAdminPw)["token"];
+  std::string other = d.login(c, "admin@example.com", kAdminPw)["token"];
+  WsClient ws(*d.v, "/v1/test/ws-private?access_token=" + tok);
+  WsClient stays(*d.v, "/v1/test/ws-private?access_token=" + other);
+  REQUIRE(ws.read().has_value());
+  REQUIRE(stays.read().has_value());
+  REQUIRE(c.request("POST", "/v1/auth/logout", "", bearer(tok)).status == 204);
+  CHECK(ws.read() == std::nullopt);
+  CHECK(ws.close_code() == 4401);
+  CHECK(ws.close_reason() == "session ended");
+  // Another session of the same user keeps its socket.
+  stays.send("recheck read document/x");
+  CHECK(stays.read() == "allow");  // an administrator, without a PDP
+  CHECK(d.v->stop() == 0);
+}
+
+TEST_CASE("a kept principal is re-checked against its live session", "[identity][ws]") {
+  Deployment d("[plugins.testkit]\n");
+  HttpClient c(*d.v);
+  auto admin = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  REQUIRE(c.request("POST", "/v1/admin/users",
+                    json({{"email", "carol@example.com"}, {"password", kUserPw}}).dump(), bearer(admin))
+              .status == 201);
+  auto carol = d.login(c, "carol@example.com", kUserPw);
+  std::string tok = carol["token"], uid = carol["user"]["id"];
+  WsClient ws(*d.v, "/v1/test/ws-private?access_token=" + tok);
+  REQUIRE(ws.read() == "hello " + uid);
+  // Without a PDP: owners and administrators only.
+  ws.send("recheck read document/d1");
+  CHECK(ws.read() == "deny");
+  ws.send("recheck read document/d1 " + uid);
+  CHECK(ws.read() == "allow");
+  // An administrator locks the account: the session is revoked and the socket closes.
+  REQUIRE(c.request("POST", "/v1/admin/users/" + uid + "/disable", "", bearer(admin)).status == 200);
+  CHECK(ws.read() == std::nullopt);
+  CHECK(ws.close_code() == 4401);
+  CHECK(d.v->stop() == 0);
+}
+
+TEST_CASE("guest sessions: issued by a plugin and kept off account routes and revoked", "[identity][guest]") {
+  Deployment d("[plugins.testkit]\n");
+  HttpClient c(*d.v);
+  auto admin = d.login(c, "admin@example.com", kAdminPw)["token"].get<std::string>();
+  CHECK(c.request("POST", "/v1/test/guest/bad%2Fsubject", "", bearer(admin)).status == 400);
+  auto r = c.request("POST", "/v1/test/guest/link-42", "", bearer(admin));
+  REQUIRE(r.status == 200);
+  std::string guest = json::parse(r.body)["token"];
+  CHECK(guest.rfind("vlg_", 0) == 0);
+  auto me = c.request("GET", "/v1/me", "", bearer(guest));
+  REQUIRE(me.status == 200);
+  CHECK(json::parse(me.body)["user"]["id"] == "guest:testkit:link-42");
+  CHECK(c.request("GET", "/v1/auth/sessions", "", bearer(guest)).status == 403);
+  CHECK(c.request("POST", "/v1/auth/tokens", R"({"name":"x"})", bearer(guest)).status == 403);
+  CHECK(c.request("GET", "/v1/admin/users", "", bearer(guest)).status == 403);
+  {
+    WsClient ws(*d.v, "/v1/test/ws-private?access_token=" + guest);
+    CHECK(ws.read() == "hello guest:testkit:link-42");
+    ws.send("recheck read document/d1");
+    CHECK(ws.read() == "deny");  // no PDP: a guest owns nothing
+    auto rv = c.request("DELETE", "/v1/test/guest/link-42", "", bearer(admin));
+    REQUIRE(rv.status == 200);
+    CHECK(json::parse(rv.body)["revoked"] == 1);
+    CHECK(ws.read() == std::nullopt);
+    CHECK(ws.close_code() == 4401);
+  }
+  CHECK(c.request("GET", "/v1/me", "", bearer(guest)).status == 401);
+  CHECK(d.v->stop() == 0);
+  CHECK(d.v->log().find(guest) == std::string::npos);
+}

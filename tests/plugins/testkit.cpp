@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -193,10 +195,46 @@ class Testkit : public vellum::Plugin {
 
     vellum::Host::WebSocketHandlers priv;  // authenticated callers only
     priv.on_open = [this](vellum_conn_id conn, vellum::Request& req) {
+      {
+        std::lock_guard lk(mu_);
+        principals_[conn] = vellum::OwnedPrincipal(req.principal());
+      }
       host().send(conn, "hello " + std::string(req.principal().user_id), false);
     };
-    priv.on_message = [](vellum_conn_id, bool, std::string_view) {};
+    // "recheck <action> <resource> [owner]": ask the PDP again for the
+    // principal kept from the open request (ABI 1.2 authorize_principal).
+    priv.on_message = [this](vellum_conn_id conn, bool, std::string_view data) {
+      if (data.rfind("recheck ", 0) != 0) return;
+      std::vector<std::string> words;
+      for (size_t at = 8; at <= data.size();) {
+        size_t sp = std::min(data.find(' ', at), data.size());
+        words.emplace_back(data.substr(at, sp - at));
+        at = sp + 1;
+      }
+      vellum::OwnedPrincipal who;
+      {
+        std::lock_guard lk(mu_);
+        who = principals_[conn];
+      }
+      bool ok = host().authorize(who, words.at(0), words.at(1), words.size() > 2 ? words[2] : "");
+      host().send(conn, ok ? "allow" : "deny", false);
+    };
+    priv.on_close = [this](vellum_conn_id conn, uint16_t) {
+      std::lock_guard lk(mu_);
+      principals_.erase(conn);
+    };
     h.websocket("/v1/test/ws-private", std::move(priv));
+
+    // Guest sessions (ABI 1.2) for the host's tests: issue and revoke.
+    h.route("POST", "/v1/test/guest/{subject}", [this](vellum::Request& req) {
+      std::string token =
+          host().guest_session_issue(*req.param("subject"), "link:test role:viewer", "Visitor", 3600 * 1000);
+      req.json(200, "{\"token\":\"" + token + "\"}");
+    });
+    h.route("DELETE", "/v1/test/guest/{subject}", [this](vellum::Request& req) {
+      uint64_t n = host().guest_session_revoke(*req.param("subject"));
+      req.json(200, "{\"revoked\":" + std::to_string(n) + "}");
+    });
   }
 
   void stop() override {
@@ -211,6 +249,7 @@ class Testkit : public vellum::Plugin {
   vellum::Host::Metric hits_;
   vellum::Handle sub_, timer_;
   std::mutex mu_;
+  std::map<vellum_conn_id, vellum::OwnedPrincipal> principals_;
   int events_ = 0;
   std::string last_topic_;
   std::atomic<int> ticks_{0};

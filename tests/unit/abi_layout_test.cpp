@@ -120,7 +120,10 @@ H(random_bytes, 42);
 H(now_ms, 43);
 H(authorize, 44);
 H(barrier_reseal, 45);  // minor 1
-static_assert(sizeof(vellum_host_api_v1) == 24 + 8 * 46, "host table size changed (minor 1 has 46 entries)");
+H(authorize_principal, 46);  // minor 2
+H(guest_session_issue, 47);
+H(guest_session_revoke, 48);
+static_assert(sizeof(vellum_host_api_v1) == 24 + 8 * 49, "host table size changed (minor 2 has 49 entries)");
 
 TEST_CASE("ABI v1.0 layout is frozen", "[abi][unit]") {
   // The static_asserts above are the test; this records the numbers.

@@ -116,8 +116,13 @@ struct OwnedPrincipal {
   int64_t mfa_verified_at_ms = 0;
   OwnedPrincipal() = default;
   explicit OwnedPrincipal(const Principal& p)
-      : authenticated(p.authenticated), user_id(p.user_id), session_id(p.session_id), scopes(p.scopes),
-        client_ip(p.client_ip), user_agent(p.user_agent), request_id(p.request_id),
+      : authenticated(p.authenticated),
+        user_id(p.user_id),
+        session_id(p.session_id),
+        scopes(p.scopes),
+        client_ip(p.client_ip),
+        user_agent(p.user_agent),
+        request_id(p.request_id),
         mfa_verified_at_ms(p.mfa_verified_at_ms) {}
   bool is_guest() const { return user_id.rfind("guest:", 0) == 0; }
 };
@@ -490,7 +495,9 @@ class Host {
   // session behind it has ended. Needs a host of minor >= 2 (set kMinMinor).
   bool authorize(const OwnedPrincipal& who, std::string_view action, std::string_view resource,
                  std::string_view owner_user_id = {}) const {
-    if (api_->struct_size < offsetof(vellum_host_api_v1, authorize_principal) + sizeof api_->authorize_principal || !api_->authorize_principal)
+    if (api_->struct_size <
+            offsetof(vellum_host_api_v1, authorize_principal) + sizeof api_->authorize_principal ||
+        !api_->authorize_principal)
       throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for authorize_principal (needs ABI minor 2)");
     vellum_principal_v1 p{};
     p.struct_size = sizeof p;
@@ -502,8 +509,7 @@ class Host {
     p.client_ip = to_c(who.client_ip);
     p.user_agent = to_c(who.user_agent);
     p.request_id = to_c(who.request_id);
-    vellum_status s =
-        api_->authorize_principal(self_, &p, to_c(action), to_c(resource), to_c(owner_user_id));
+    vellum_status s = api_->authorize_principal(self_, &p, to_c(action), to_c(resource), to_c(owner_user_id));
     if (s == VELLUM_OK) return true;
     if (s == VELLUM_ERR_PERMISSION_DENIED || s == VELLUM_ERR_UNAUTHENTICATED) return false;
     check(s);
@@ -512,9 +518,11 @@ class Host {
 
   // ---- guest sessions (ABI minor 2)
   // Returns the token (shown once). See abi.h guest_session_issue.
-  std::string guest_session_issue(std::string_view subject, std::string_view scopes, std::string_view display_name,
-                                  int64_t ttl_ms) const {
-    if (api_->struct_size < offsetof(vellum_host_api_v1, guest_session_issue) + sizeof api_->guest_session_issue || !api_->guest_session_issue)
+  std::string guest_session_issue(std::string_view subject, std::string_view scopes,
+                                  std::string_view display_name, int64_t ttl_ms) const {
+    if (api_->struct_size <
+            offsetof(vellum_host_api_v1, guest_session_issue) + sizeof api_->guest_session_issue ||
+        !api_->guest_session_issue)
       throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for guest sessions (needs ABI minor 2)");
     vellum_buffer out{};
     check(api_->guest_session_issue(self_, to_c(subject), to_c(scopes), to_c(display_name), ttl_ms, &out));
@@ -523,7 +531,9 @@ class Host {
     return token;
   }
   uint64_t guest_session_revoke(std::string_view subject) const {
-    if (api_->struct_size < offsetof(vellum_host_api_v1, guest_session_revoke) + sizeof api_->guest_session_revoke || !api_->guest_session_revoke)
+    if (api_->struct_size <
+            offsetof(vellum_host_api_v1, guest_session_revoke) + sizeof api_->guest_session_revoke ||
+        !api_->guest_session_revoke)
       throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for guest sessions (needs ABI minor 2)");
     uint64_t n = 0;
     check(api_->guest_session_revoke(self_, to_c(subject), &n));
