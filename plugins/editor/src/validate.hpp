@@ -25,6 +25,16 @@ struct Problem {
 // Nodes nested deeper than max_depth (the doc is depth 1) are refused.
 std::optional<Problem> validate_richtext(const nlohmann::json& doc, uint32_t max_depth);
 
+// Dispatches on the document type ("richtext", "sheet", "scene"); text
+// content is a plain string and never reaches here.
+std::optional<Problem> validate_content(const std::string& type, const nlohmann::json& content,
+                                        uint32_t max_depth);
+
+// Checks the structure of an end-to-end encrypted envelope
+// (docs/formats/envelope.md): version, algorithms, base64 fields and their
+// decoded sizes. The ciphertext itself is opaque to the server.
+std::optional<Problem> validate_envelope(const nlohmann::json& envelope);
+
 // True if the JSON text nests arrays/objects deeper than limit (strings are
 // skipped). Run before parsing so hostile nesting never reaches the parser.
 bool nesting_exceeds(std::string_view json_text, size_t limit);

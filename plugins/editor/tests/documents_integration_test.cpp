@@ -1,89 +1,9 @@
 // The document API (/v1/docs) through real vellumd with crypto + editor:
 // CRUD, versions and optimistic concurrency, save-if-unchanged, permissions
 // for another user, bad input, and no plaintext in the database file.
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-#include <openssl/rand.h>
+#include "editor_fixture.hpp"
 
-#include <map>
-#include <memory>
-#include <string>
-
-#include "doc_crypto.hpp"
-#include "harness.hpp"
-
-using namespace vt;
-using nlohmann::json;
-
-namespace {
-
-const std::string kAdminEmail = "ada.editortest@example.com";
-const std::string kAdminPw = "correct horse staple 42";
-const std::string kUserPw = "bob passphrase 42!";
-
-std::string new_root_key() {
-  std::string k(32, '\0');
-  REQUIRE(RAND_bytes(reinterpret_cast<unsigned char*>(k.data()), 32) == 1);
-  return vellum::editor::b64encode(k);
-}
-
-std::string config() {
-  return "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n"
-         "[plugins.editor]\nmax_document_bytes = 65536\nmax_depth = 16\n";
-}
-
-std::map<std::string, std::string> auth(const std::string& t) {
-  return {{"Authorization", "Bearer " + t}, {"Content-Type", "application/json"}};
-}
-
-struct Api {
-  std::string root_key = new_root_key();
-  Site site{config(), kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root_key}}, "Ada"};
-  std::unique_ptr<Vellumd> v;
-  std::unique_ptr<HttpClient> c;
-  std::string admin, bob, bob_id;
-
-  Api() {
-    v = site.start();
-    c = std::make_unique<HttpClient>(*v);
-    admin = login(kAdminEmail, kAdminPw);
-    auto mk = c->request(
-        "POST", "/v1/admin/users",
-        json({{"email", "bob@example.com"}, {"display_name", "Bob"}, {"password", kUserPw}}).dump(),
-        auth(admin));
-    REQUIRE(mk.status == 201);
-    bob_id = json::parse(mk.body)["id"];
-    bob = login("bob@example.com", kUserPw);
-  }
-  std::string login(const std::string& email, const std::string& pw) { return vt::login(*c, email, pw); }
-  Response call(const std::string& method, const std::string& path, const std::string& tok,
-                const std::string& body = "") {
-    return c->request(method, path, body, auth(tok));
-  }
-  json ok(const std::string& method, const std::string& path, const std::string& tok,
-          const json& body = nullptr, int status = 200) {
-    auto r = call(method, path, tok, body.is_null() ? "" : body.dump());
-    INFO(method << " " << path << " -> " << r.body);
-    REQUIRE(r.status == status);
-    return json::parse(r.body);
-  }
-  json problem(const std::string& method, const std::string& path, const std::string& tok,
-               const std::string& body, int status) {
-    auto r = call(method, path, tok, body);
-    INFO(method << " " << path << " -> " << r.body);
-    CHECK(r.status == status);
-    CHECK(r.header("Content-Type").find("application/problem+json") != std::string::npos);
-    return json::parse(r.body);
-  }
-  std::string db_bytes() const { return site.db_bytes(); }
-};
-
-json richtext(const std::string& words) {
-  return {{"type", "doc"},
-          {"content", {{{"type", "paragraph"}, {"content", {{{"type", "text"}, {"text", words}}}}}}}};
-}
-
-}  // namespace
+using namespace edt;
 
 TEST_CASE("documents CRUD through HTTP", "[editor][http]") {
   Api a;
