@@ -354,9 +354,6 @@ class Signing : public vellum::Plugin {
   }
 
   // ---- keys
-  struct StoredKey {
-    json meta;
-  };
   std::optional<json> load_key(const std::string& user, const std::string& kid) const {
     if (!sg::is_sha256_hex(kid)) return std::nullopt;
     auto v = host().get("key/" + user + "/" + kid);

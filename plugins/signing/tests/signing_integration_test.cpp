@@ -1,0 +1,522 @@
+// The signing plugin through real vellumd (crypto + editor + signing) and
+// real HTTP: every algorithm's exported signature checked by the openssl
+// command line, a sequential three-signer request with an external signer
+// and its evidence package (verified with jq + openssl as its README says),
+// a decline, an expiry, modified-since-signing, a client-held key, tampering
+// and bad input.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/ec.h>
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "harness.hpp"
+#include "keys.hpp"
+#include "openssl_cli.hpp"
+#include "pki.hpp"
+#include "statement.hpp"
+#include "util.hpp"
+
+using namespace vt;
+using nlohmann::json;
+namespace sg = vellum::signing;
+using signing_test::openssl;
+using signing_test::verify_args;
+
+namespace {
+
+const std::string kAdminEmail = "ada.signingtest@example.com";
+const std::string kAdminPw = "correct horse staple 42";
+const std::string kUserPw = "signer passphrase 42!";
+const std::string kDocText = "Contract v1: the parties agree. SIGNING-CONTENT-MARKER-77a1";
+
+std::string new_root_key() {
+  std::string k(32, '\0');
+  REQUIRE(RAND_bytes(reinterpret_cast<unsigned char*>(k.data()), 32) == 1);
+  return sg::b64encode(k);
+}
+
+std::string config() {
+  return "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n"
+         "[plugins.editor]\n"
+         "[plugins.signing]\nsweep_interval_ms = 200\n";
+}
+
+std::map<std::string, std::string> auth(const std::string& t) {
+  return {{"Authorization", "Bearer " + t}, {"Content-Type", "application/json"}};
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Api {
+  std::string root_key = new_root_key();
+  Site site{config(), kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root_key}}, "Ada"};
+  std::unique_ptr<Vellumd> v;
+  std::unique_ptr<HttpClient> c;
+  std::string admin, admin_id;
+  std::map<std::string, std::string> tokens, ids;
+
+  Api() {
+    v = site.start();
+    c = std::make_unique<HttpClient>(*v);
+    admin = vt::login(*c, kAdminEmail, kAdminPw);
+    admin_id = ok("GET", "/v1/me", admin)["user"]["id"];
+    for (const std::string name : {"bob", "carol"}) {
+      auto mk = c->request(
+          "POST", "/v1/admin/users",
+          json({{"email", name + "@example.com"}, {"display_name", name}, {"password", kUserPw}}).dump(),
+          auth(admin));
+      REQUIRE(mk.status == 201);
+      ids[name] = json::parse(mk.body)["id"];
+      tokens[name] = vt::login(*c, name + "@example.com", kUserPw);
+    }
+  }
+  Response call(const std::string& method, const std::string& path, const std::string& tok,
+                const std::string& body = "", std::map<std::string, std::string> extra = {}) {
+    auto h =
+        tok.empty() ? std::map<std::string, std::string>{{"Content-Type", "application/json"}} : auth(tok);
+    for (auto& [k, val] : extra) h[k] = val;
+    return c->request(method, path, body, h);
+  }
+  json ok(const std::string& method, const std::string& path, const std::string& tok,
+          const json& body = nullptr, int status = 200, std::map<std::string, std::string> extra = {}) {
+    auto r = call(method, path, tok, body.is_null() ? "" : body.dump(), extra);
+    INFO(method << " " << path << " -> " << r.status << " " << r.body);
+    REQUIRE(r.status == status);
+    return json::parse(r.body);
+  }
+  json problem(const std::string& method, const std::string& path, const std::string& tok,
+               const std::string& body, int status, std::map<std::string, std::string> extra = {}) {
+    auto r = call(method, path, tok, body, extra);
+    INFO(method << " " << path << " -> " << r.status << " " << r.body);
+    CHECK(r.status == status);
+    CHECK(r.header("Content-Type").find("application/problem+json") != std::string::npos);
+    return r.body.empty() ? json::object() : json::parse(r.body);
+  }
+  // A text document owned by the admin; returns its id.
+  std::string new_doc(const std::string& text = kDocText) {
+    return ok("POST", "/v1/docs", admin, {{"type", "text"}, {"title", "Contract"}, {"content", text}},
+              201)["id"];
+  }
+  std::string key(const std::string& tok, const std::string& alg) {
+    return ok("POST", "/v1/signing/keys", tok, {{"algorithm", alg}, {"rsa_bits", 2048}}, 201)["key_id"];
+  }
+  std::string ca_pem() { return ok("GET", "/v1/signing/ca", "")["ca_certificate"]; }
+};
+
+// Writes a signature record's parts as files and runs the openssl checks a
+// third party would; returns how many passed (all must).
+void openssl_checks(const json& rec, const std::string& ca_pem, const TempDir& dir) {
+  write_file(dir / "ca.pem", ca_pem);
+  write_file(dir / "statement.json", rec["statement"].get<std::string>());
+  write_file(dir / "signature.bin", sg::b64decode(rec["signature"].get<std::string>()));
+  write_file(dir / "pub.pem", rec["public_key"].get<std::string>());
+  write_file(dir / "cert.pem", rec["certificate"].get<std::string>());
+  write_file(dir / "timestamp.tsr", sg::b64decode(rec["timestamp"].get<std::string>()));
+  const std::string alg = rec["algorithm"];
+  auto raw = openssl(verify_args(alg, dir / "pub.pem", dir / "statement.json", dir / "signature.bin"));
+  INFO(alg << ": " << raw.out << raw.err);
+  CHECK(raw.exit_code == 0);
+  auto chain = openssl({"verify", "-CAfile", dir / "ca.pem", "-purpose", "smimesign", dir / "cert.pem"});
+  CHECK(chain.exit_code == 0);
+  auto ts = openssl({"ts", "-verify", "-in", dir / "timestamp.tsr", "-data", dir / "signature.bin", "-CAfile",
+                     dir / "ca.pem"});
+  INFO(ts.out << ts.err);
+  CHECK(ts.exit_code == 0);
+  if (rec.contains("cms")) {
+    write_file(dir / "signature.p7s", sg::b64decode(rec["cms"].get<std::string>()));
+    auto cms =
+        openssl({"cms", "-verify", "-binary", "-inform", "DER", "-in", dir / "signature.p7s", "-content",
+                 dir / "statement.json", "-CAfile", dir / "ca.pem", "-out", dir / "out.bin"});
+    INFO(cms.out << cms.err);
+    CHECK(cms.exit_code == 0);
+  } else {
+    CHECK(alg == "ed25519");  // only where OpenSSL 3.0 has no CMS support
+  }
+  // The key id is the SHA-256 of the DER public key.
+  auto der = openssl({"pkey", "-pubin", "-in", dir / "pub.pem", "-outform", "DER", "-out", dir / "pub.der"});
+  CHECK(der.exit_code == 0);
+  CHECK(sg::sha256_hex(read_file(dir / "pub.der")) == rec["key_id"]);
+}
+
+}  // namespace
+
+TEST_CASE("Every algorithm's signature through vellumd verifies with the openssl command line") {
+  Api api;
+  const std::string doc = api.new_doc();
+  const std::string ca = api.ca_pem();
+  // One server for all four (a section would restart it for each).
+  for (const std::string alg : {"ecdsa-p256-sha256", "ecdsa-secp256k1-sha256", "ed25519", "rsa-pss-sha256"}) {
+    INFO(alg);
+    {
+      const std::string kid = api.key(api.admin, alg);
+      json rec =
+          api.ok("POST", "/v1/signing/signatures", api.admin, {{"document", doc}, {"key_id", kid}}, 201);
+      CHECK(rec["status"] == "valid");
+      CHECK(rec["content_sha256"] == sg::sha256_hex(kDocText));
+      CHECK(rec["signer"] == "user:" + api.admin_id);
+      CHECK(rec["version"] == 1);
+      CHECK_FALSE(rec.contains("private_key"));
+      TempDir dir;
+      openssl_checks(rec, ca, dir);
+      // The verification API agrees, and refuses another document's bytes.
+      json v = api.ok("POST", "/v1/signing/verify", "",
+                      {{"content", sg::b64encode(kDocText)}, {"signature", rec}});
+      CHECK(v["valid"] == true);
+      CHECK(v["signatures"][0]["signer"] == "user:" + api.admin_id);
+      CHECK_FALSE(v["signatures"][0]["timestamp_time"].get<std::string>().empty());
+      json w =
+          api.ok("POST", "/v1/signing/verify", "", {{"content", sg::b64encode("other")}, {"signature", rec}});
+      CHECK(w["valid"] == false);
+    }
+  }
+  // Keys list shows public parts only; the private keys never left storage in the clear.
+  json keys = api.ok("GET", "/v1/signing/keys", api.admin);
+  CHECK(keys["items"].size() == 4);
+  CHECK(keys.dump().find("PRIVATE KEY") == std::string::npos);
+  const std::string db = api.site.db_bytes();
+  CHECK(db.find("PRIVATE KEY") == std::string::npos);
+  CHECK(db.find("SIGNING-CONTENT-MARKER") == std::string::npos);
+}
+
+TEST_CASE("Sequential three-signer request with an external signer yields a verifiable evidence package") {
+  Api api;
+  const std::string doc = api.new_doc();
+  const std::string bob_key = api.key(api.tokens["bob"], "ecdsa-p256-sha256");
+  const std::string carol_key = api.key(api.tokens["carol"], "rsa-pss-sha256");
+  json req = api.ok("POST", "/v1/signing/requests", api.admin,
+                    {{"document", doc},
+                     {"signers", json::array({{{"user", api.ids["bob"]}},
+                                              {{"email", "Erin@Outside.example"}},
+                                              {{"user", api.ids["carol"]}}})},
+                     {"order", "sequential"},
+                     {"deadline_ms", now_ms() + 3600000},
+                     {"message", "Please sign the contract"}},
+                    201);
+  const std::string id = req["id"];
+  CHECK(req["state"] == "pending");
+  CHECK(req["awaiting"] == json::array({"user:" + api.ids["bob"]}));
+  REQUIRE(req["invitations"].size() == 1);
+  const std::string link = req["invitations"][0]["token"];
+  CHECK(link.size() >= 40);  // 256 bits, base64url
+  // The token is not readable back: GET shows no token or hash.
+  json again = api.ok("GET", "/v1/signing/requests/" + id, api.admin);
+  CHECK(again.dump().find(link) == std::string::npos);
+  CHECK_FALSE(again.dump().find("token_hash") != std::string::npos);
+
+  // Carol may not sign before bob and the external signer.
+  api.problem("POST", "/v1/signing/requests/" + id + "/sign", api.tokens["carol"],
+              json({{"key_id", carol_key}}).dump(), 409);
+  json after_bob =
+      api.ok("POST", "/v1/signing/requests/" + id + "/sign", api.tokens["bob"], {{"key_id", bob_key}});
+  CHECK(after_bob["state"] == "partial");
+  CHECK(after_bob["awaiting"] == json::array({"email:erin@outside.example"}));
+
+  // The external signer redeems the one-time link: sees the exact bytes, signs.
+  std::map<std::string, std::string> hdr = {{"Vellum-Signing-Token", link}};
+  json inv = api.ok("GET", "/v1/signing/invitation", "", nullptr, 200, hdr);
+  CHECK(sg::b64decode(inv["content"].get<std::string>()) == kDocText);
+  CHECK(inv["your_turn"] == true);
+  json ext =
+      api.ok("POST", "/v1/signing/invitation/sign", "", {{"algorithm", "ecdsa-secp256k1-sha256"}}, 200, hdr);
+  CHECK(ext["signature"]["signer"] == "email:erin@outside.example");
+  // Single use.
+  api.problem("POST", "/v1/signing/invitation/sign", "", "{}", 404, hdr);
+  api.problem("GET", "/v1/signing/invitation", "", "", 404, hdr);
+  api.problem("GET", "/v1/signing/invitation", "", "", 404, {{"Vellum-Signing-Token", link + "x"}});
+
+  // Evidence only once complete.
+  api.problem("GET", "/v1/signing/requests/" + id + "/evidence", api.admin, "", 409);
+  json done =
+      api.ok("POST", "/v1/signing/requests/" + id + "/sign", api.tokens["carol"], {{"key_id", carol_key}});
+  CHECK(done["state"] == "complete");
+
+  auto ev = api.call("GET", "/v1/signing/requests/" + id + "/evidence", api.tokens["bob"]);
+  REQUIRE(ev.status == 200);
+  json pkg = json::parse(ev.body);
+  CHECK(pkg["format"] == "vellum.evidence.v1");
+  CHECK(pkg["document"]["content_sha256"] == sg::sha256_hex(kDocText));
+  REQUIRE(pkg["signatures"].size() == 3);
+  CHECK(pkg["request"]["state"] == "complete");
+  CHECK(pkg["audit"]["included"] == false);
+
+  // A third party follows the package's README with jq and openssl only.
+  TempDir dir;
+  write_file(dir / "E", ev.body);
+  auto sh = [&](const std::string& cmd) {
+    auto r = vt::run({"/bin/sh", "-c", "cd '" + dir.path() + "' && " + cmd});
+    INFO(cmd << "\n" << r.out << r.err);
+    CHECK(r.exit_code == 0);
+    return r;
+  };
+  sh("jq -j .ca_certificate E > ca.pem");
+  for (int n = 0; n < 3; ++n) {
+    const std::string N = std::to_string(n);
+    const std::string alg = pkg["signatures"][n]["algorithm"];
+    sh("jq -j '.signatures[" + N + "].statement' E > statement.json");
+    sh("jq -r '.signatures[" + N + "].signature' E | base64 -d > signature.bin");
+    sh("jq -j '.signatures[" + N + "].public_key' E > pub.pem");
+    sh("jq -j '.signatures[" + N + "].certificate' E > cert.pem");
+    sh("jq -r '.signatures[" + N + "].timestamp' E | base64 -d > timestamp.tsr");
+    sh(alg == "rsa-pss-sha256"
+           ? "openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -sigopt "
+             "rsa_mgf1_md:sha256 -verify pub.pem -signature signature.bin statement.json"
+           : "openssl dgst -sha256 -verify pub.pem -signature signature.bin statement.json");
+    sh("openssl verify -CAfile ca.pem -purpose smimesign cert.pem");
+    sh("openssl ts -verify -in timestamp.tsr -data signature.bin -CAfile ca.pem");
+    sh("jq -r '.signatures[" + N + "].cms' E | base64 -d > signature.p7s");
+    sh("openssl cms -verify -binary -inform DER -in signature.p7s -content statement.json -CAfile ca.pem "
+       "-out "
+       "/dev/null");
+    CHECK(sg::parse_statement(read_file(dir / "statement.json")).request == id);
+  }
+  CHECK(pkg["readme"].get<std::string>().find("openssl ts -verify") != std::string::npos);
+
+  // The verification API accepts the package with the document's bytes...
+  json ok =
+      api.ok("POST", "/v1/signing/verify", "", {{"content", sg::b64encode(kDocText)}, {"evidence", pkg}});
+  CHECK(ok["valid"] == true);
+  CHECK(ok["ca_matches"] == true);
+  CHECK(ok["signatures"].size() == 3);
+  // ...and refuses tampered statements, signatures, hashes and tokens.
+  auto refused = [&](json bad, const json& content) {
+    json body = {{"evidence", bad}};
+    if (!content.is_null()) body["content"] = content;
+    json r = api.ok("POST", "/v1/signing/verify", "", body);
+    CHECK(r["valid"] == false);
+  };
+  json t1 = pkg;
+  std::string st = t1["signatures"][1]["statement"];
+  st.replace(st.find("erin"), 4, "eve_");
+  t1["signatures"][1]["statement"] = st;
+  refused(t1, sg::b64encode(kDocText));
+  json t2 = pkg;
+  std::string sig = sg::b64decode(t2["signatures"][0]["signature"].get<std::string>());
+  sig[sig.size() / 2] ^= 1;
+  t2["signatures"][0]["signature"] = sg::b64encode(sig);
+  refused(t2, sg::b64encode(kDocText));
+  refused(pkg, sg::b64encode(kDocText + "!"));  // other bytes: hash mismatch
+  json t4 = pkg;
+  std::string tok = sg::b64decode(t4["signatures"][2]["timestamp"].get<std::string>());
+  tok[tok.size() - 20] ^= 1;
+  t4["signatures"][2]["timestamp"] = sg::b64encode(tok);
+  refused(t4, nullptr);
+  json t5 = pkg;
+  t5["signatures"][0]["content_sha256"] = sg::sha256_hex("x");  // display member: the statement decides
+  t5["document"]["content_sha256"] = sg::sha256_hex("x");
+  refused(t5, nullptr);
+
+  // Audit records for the request's lifecycle.
+  json audit = api.ok("GET", "/v1/admin/audit?action=signing.request.sign", api.admin);
+  CHECK(audit["records"].size() == 3);
+  CHECK(audit.dump().find(link) == std::string::npos);
+}
+
+TEST_CASE("A decline ends a request and a cancellation is audited") {
+  Api api;
+  const std::string doc = api.new_doc();
+  json req = api.ok("POST", "/v1/signing/requests", api.admin,
+                    {{"document", doc},
+                     {"signers", json::array({{{"user", api.ids["bob"]}}, {{"user", api.ids["carol"]}}})},
+                     {"order", "parallel"},
+                     {"deadline_ms", now_ms() + 3600000}},
+                    201);
+  const std::string id = req["id"];
+  api.problem("POST", "/v1/signing/requests/" + id + "/decline", api.tokens["bob"], "{}",
+              422);  // reason required
+  json d = api.ok("POST", "/v1/signing/requests/" + id + "/decline", api.tokens["bob"],
+                  {{"reason", "clause 4 is wrong"}});
+  CHECK(d["state"] == "declined");
+  CHECK(d["signers"][0]["reason"] == "clause 4 is wrong");
+  const std::string ck = api.key(api.tokens["carol"], "ed25519");
+  api.problem("POST", "/v1/signing/requests/" + id + "/sign", api.tokens["carol"],
+              json({{"key_id", ck}}).dump(), 409);
+  api.problem("GET", "/v1/signing/requests/" + id + "/evidence", api.admin, "", 409);
+
+  // Cancellation: only the requester; audited.
+  json req2 = api.ok("POST", "/v1/signing/requests", api.admin,
+                     {{"document", doc},
+                      {"signers", json::array({{{"user", api.ids["bob"]}}})},
+                      {"deadline_ms", now_ms() + 3600000}},
+                     201);
+  const std::string id2 = req2["id"];
+  api.problem("POST", "/v1/signing/requests/" + id2 + "/cancel", api.tokens["bob"], "{}", 403);
+  json c = api.ok("POST", "/v1/signing/requests/" + id2 + "/cancel", api.admin, {{"reason", "superseded"}});
+  CHECK(c["state"] == "cancelled");
+  api.problem("POST", "/v1/signing/requests/" + id2 + "/cancel", api.admin, "{}", 409);
+  json audit = api.ok("GET", "/v1/admin/audit?action=signing.request.cancel", api.admin);
+  REQUIRE(audit["records"].size() == 1);
+  CHECK(audit["records"][0]["actor"] == api.admin_id);
+  // Carol is no signer of it and cannot even see it.
+  api.problem("GET", "/v1/signing/requests/" + id2, api.tokens["carol"], "", 404);
+}
+
+TEST_CASE("A request past its deadline expires and refuses signatures") {
+  Api api;
+  const std::string doc = api.new_doc();
+  const std::string bk = api.key(api.tokens["bob"], "ecdsa-p256-sha256");
+  json req = api.ok("POST", "/v1/signing/requests", api.admin,
+                    {{"document", doc},
+                     {"signers", json::array({{{"user", api.ids["bob"]}}, {{"email", "x@y.example"}}})},
+                     {"deadline_ms", now_ms() + 1500}},
+                    201);
+  const std::string id = req["id"];
+  const std::string link = req["invitations"][0]["token"];
+  // Wait for the host clock to pass the deadline (polling, no timing assertion).
+  std::string state;
+  for (int i = 0; i < 200 && state != "expired"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    state = api.ok("GET", "/v1/signing/requests/" + id, api.admin)["state"];
+  }
+  REQUIRE(state == "expired");
+  api.problem("POST", "/v1/signing/requests/" + id + "/sign", api.tokens["bob"],
+              json({{"key_id", bk}}).dump(), 409);
+  api.problem("POST", "/v1/signing/invitation/sign", "", "{}", 409, {{"Vellum-Signing-Token", link}});
+  // The sweeper announces the expiry once and audits it.
+  json audit;
+  for (int i = 0; i < 100; ++i) {
+    audit = api.ok("GET", "/v1/admin/audit?action=signing.request.expire", api.admin);
+    if (!audit["records"].empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(audit["records"].size() == 1);
+}
+
+TEST_CASE("A signature shows document modified since signing once a later version exists") {
+  Api api;
+  const std::string doc = api.new_doc();
+  const std::string kid = api.key(api.admin, "ed25519");
+  json rec = api.ok("POST", "/v1/signing/signatures", api.admin, {{"document", doc}, {"key_id", kid}}, 201);
+  CHECK(rec["status"] == "valid");
+  api.ok("PUT", "/v1/docs/" + doc, api.admin, {{"base_version", 1}, {"content", "Contract v2"}});
+  json now = api.ok("GET", "/v1/signing/signatures/" + rec["id"].get<std::string>(), api.admin);
+  CHECK(now["status"] == "document modified since signing");
+  CHECK(now["version"] == 1);
+  json list = api.ok("GET", "/v1/signing/documents/" + doc + "/signatures", api.admin);
+  REQUIRE(list["items"].size() == 1);
+  CHECK(list["items"][0]["status"] == "document modified since signing");
+  // Still valid for its version's bytes.
+  json v =
+      api.ok("POST", "/v1/signing/verify", "", {{"content", sg::b64encode(kDocText)}, {"signature", rec}});
+  CHECK(v["valid"] == true);
+  // Someone without read access sees nothing.
+  api.problem("GET", "/v1/signing/signatures/" + rec["id"].get<std::string>(), api.tokens["bob"], "", 404);
+  api.problem("GET", "/v1/signing/documents/" + doc + "/signatures", api.tokens["bob"], "", 404);
+}
+
+TEST_CASE("A client-held key signs end to end and the server only verifies") {
+  Api api;
+  const std::string doc = api.new_doc();
+  for (auto alg : {sg::Algorithm::EcdsaP256, sg::Algorithm::Ed25519}) {
+    INFO(sg::algorithm_name(alg));
+    {
+      // The key is made and kept by the client (this test process).
+      sg::Pkey key = sg::generate_key(alg);
+      const std::string kid = sg::key_id(key.get());
+      EVP_PKEY_up_ref(key.get());
+      sg::Signer client(alg, sg::Pkey(key.get()));
+      // WebCrypto-style r‖s ECDSA signatures are accepted.
+      auto webcrypto = [&](const std::string& m) {
+        std::string der = client.sign(m);
+        if (alg != sg::Algorithm::EcdsaP256) return der;
+        const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+        ECDSA_SIG* s = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+        std::string raw(64, '\0');
+        BN_bn2binpad(ECDSA_SIG_get0_r(s), reinterpret_cast<unsigned char*>(raw.data()), 32);
+        BN_bn2binpad(ECDSA_SIG_get0_s(s), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
+        ECDSA_SIG_free(s);
+        return raw;
+      };
+      const std::string challenge = "vellum.signing.key-registration.v1:" + api.admin_id + ":" + kid;
+      // A wrong proof is refused and registers nothing.
+      api.problem("POST", "/v1/signing/keys", api.admin,
+                  json({{"algorithm", sg::algorithm_name(alg)},
+                        {"public_key", sg::pubkey_pem(key.get())},
+                        {"proof", sg::b64encode(webcrypto("something else"))}})
+                      .dump(),
+                  422);
+      json k = api.ok("POST", "/v1/signing/keys", api.admin,
+                      {{"algorithm", sg::algorithm_name(alg)},
+                       {"public_key", sg::pubkey_pem(key.get())},
+                       {"proof", sg::b64encode(webcrypto(challenge))}},
+                      201);
+      CHECK(k["custody"] == "client");
+      CHECK(k["key_id"] == kid);
+      json st = api.ok("POST", "/v1/signing/statement", api.admin, {{"document", doc}, {"key_id", kid}});
+      const std::string stmt = st["statement"];
+      CHECK(sg::parse_statement(stmt).content_sha256 == sg::sha256_hex(kDocText));
+      // Server-side signing is impossible without the private key; the client signs.
+      api.problem("POST", "/v1/signing/signatures", api.admin,
+                  json({{"document", doc},
+                        {"key_id", kid},
+                        {"signed_at", st["signed_at"]},
+                        {"signature", sg::b64encode(webcrypto(stmt + " "))}})
+                      .dump(),
+                  422);
+      json rec = api.ok("POST", "/v1/signing/signatures", api.admin,
+                        {{"document", doc},
+                         {"key_id", kid},
+                         {"signed_at", st["signed_at"]},
+                         {"signature", sg::b64encode(webcrypto(stmt))}},
+                        201);
+      CHECK(rec["key_custody"] == "client");
+      CHECK(rec["statement"] == stmt);
+      TempDir dir;
+      openssl_checks(rec, api.ca_pem(), dir);
+    }
+  }
+}
+
+TEST_CASE("Bad signing input gets problem+json and changes nothing") {
+  Api api;
+  const std::string doc = api.new_doc();
+  api.problem("POST", "/v1/signing/keys", api.admin, "{not json", 400);
+  api.problem("POST", "/v1/signing/keys", api.admin, json({{"algorithm", "rsa-512"}}).dump(), 422);
+  json small = api.problem("POST", "/v1/signing/keys", api.admin,
+                           json({{"algorithm", "rsa-pss-sha256"}, {"rsa_bits", 1024}}).dump(), 422);
+  CHECK(small["detail"].get<std::string>().find("below 2048 bits") != std::string::npos);
+  CHECK(api.ok("GET", "/v1/signing/keys", api.admin)["items"].empty());
+  const std::string kid = api.key(api.admin, "ecdsa-p256-sha256");
+  api.problem("POST", "/v1/signing/signatures", api.admin,
+              json({{"document", "nope"}, {"key_id", kid}}).dump(), 404);
+  api.problem("POST", "/v1/signing/signatures", api.admin,
+              json({{"document", doc}, {"key_id", kid}, {"version", 9}}).dump(), 404);
+  api.problem("POST", "/v1/signing/signatures", api.admin,
+              json({{"document", doc}, {"key_id", std::string(64, '0')}}).dump(), 404);
+  api.problem("POST", "/v1/signing/signatures", api.admin,
+              json({{"document", doc}, {"key_id", kid}, {"intent", "Bad Intent"}}).dump(), 422);
+  // Bob may not sign the admin's document outside a request (no PDP grants it).
+  const std::string bk = api.key(api.tokens["bob"], "ed25519");
+  api.problem("POST", "/v1/signing/signatures", api.tokens["bob"],
+              json({{"document", doc}, {"key_id", bk}}).dump(), 404);
+  // Nor create a request on it.
+  api.problem("POST", "/v1/signing/requests", api.tokens["bob"],
+              json({{"document", doc},
+                    {"signers", json::array({{{"user", api.ids["carol"]}}})},
+                    {"deadline_ms", now_ms() + 60000}})
+                  .dump(),
+              404);
+  api.problem("POST", "/v1/signing/requests", api.admin,
+              json({{"document", doc}, {"signers", json::array()}, {"deadline_ms", now_ms() + 60000}}).dump(),
+              422);
+  api.problem(
+      "POST", "/v1/signing/requests", api.admin,
+      json({{"document", doc}, {"signers", json::array({{{"user", "x"}}})}, {"deadline_ms", 5}}).dump(), 422);
+  CHECK(api.ok("GET", "/v1/signing/documents/" + doc + "/signatures", api.admin)["items"].empty());
+  api.problem("POST", "/v1/signing/verify", "", json({{"nothing", 1}}).dump(), 422);
+  json v = api.ok("POST", "/v1/signing/verify", "", {{"signature", {{"statement", "{}"}}}});
+  CHECK(v["valid"] == false);
+  api.problem("GET", "/v1/signing/requests/0123", api.admin, "", 404);
+  api.problem("GET", "/v1/signing/invitation", "", "", 404);
+  // Anonymous callers reach only the public routes.
+  CHECK(api.call("POST", "/v1/signing/keys", "", "{}").status == 401);
+}
