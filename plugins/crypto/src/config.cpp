@@ -52,9 +52,16 @@ Config parse_config(std::string_view text) {
           (v.get<int64_t>() != 2048 && v.get<int64_t>() != 3072 && v.get<int64_t>() != 4096))
         throw std::invalid_argument("min_rsa_bits must be 2048, 3072 or 4096 (never below 2048)");
       c.min_rsa_bits = v.get<unsigned>();
+    } else if (k == "key_chain_rotate_after_s") {
+      // Ten years at most: a longer period is "never", which defeats scheduled rotation.
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 315360000)
+        throw std::invalid_argument(
+            "key_chain_rotate_after_s must be an integer from 1 to 315360000 seconds");
+      c.key_chain_rotate_after_s = v.get<uint64_t>();
     } else {
-      throw std::invalid_argument(
-          "unknown key '" + k + "' (known: root_key, rotate_after_encryptions, rewrap_batch, min_rsa_bits)");
+      throw std::invalid_argument("unknown key '" + k +
+                                  "' (known: root_key, rotate_after_encryptions, rewrap_batch, min_rsa_bits, "
+                                  "key_chain_rotate_after_s)");
     }
   }
   if (!has_root)

@@ -12,7 +12,8 @@ struct Config {
   Key root_key{};
   uint64_t rotate_after_encryptions = uint64_t{1} << 30;
   uint32_t rewrap_batch = 500;
-  unsigned min_rsa_bits = 2048;  // public-key directory: 2048, 3072 or 4096
+  unsigned min_rsa_bits = 2048;               // public-key directory: 2048, 3072 or 4096
+  uint64_t key_chain_rotate_after_s = 86400;  // key chains: scheduled rotation period (default 24 h)
 };
 
 // Parses and validates the plugin's JSON table. Throws std::invalid_argument

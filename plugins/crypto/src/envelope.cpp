@@ -19,6 +19,7 @@ constexpr std::string_view kLabel = "vellum.envelope.v1";
 constexpr const char* kRsa = "RSA-OAEP-256";
 constexpr const char* kEcdhP256 = "ECDH-P256+HKDF-SHA256+A256GCM";
 constexpr const char* kX25519 = "X25519+HKDF-SHA256+A256GCM";
+constexpr const char* kChain = kChainWrapAlg;
 
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -161,8 +162,8 @@ std::string key_id_of(EVP_PKEY* key) {
 }
 
 std::string envelope_encrypt(std::string_view plaintext, std::string_view aad,
-                             const std::vector<Recipient>& to) {
-  if (to.empty()) throw err("an envelope needs at least one recipient");
+                             const std::vector<Recipient>& to, const std::vector<ChainRecipient>& chains) {
+  if (to.empty() && chains.empty()) throw err("an envelope needs at least one recipient");
   Key cek = random_key();
   uint8_t nonce[kNonceSize];
   random_bytes(nonce, sizeof nonce);
@@ -198,6 +199,17 @@ std::string envelope_encrypt(std::string_view plaintext, std::string_view aad,
          {"nonce", b64(std::string_view(reinterpret_cast<const char*>(wnonce), sizeof wnonce))},
          {"wrapped_key", b64(wrapped)}});
   }
+  for (const auto& c : chains) {
+    uint8_t wnonce[kNonceSize];
+    random_bytes(wnonce, sizeof wnonce);
+    std::string wrapped;
+    gcm_seal(c.key, wnonce, wrap_aad(c.kid, kChain), cek_view, wrapped);
+    recipients.push_back(
+        {{"kid", c.kid},
+         {"alg", kChain},
+         {"nonce", b64(std::string_view(reinterpret_cast<const char*>(wnonce), sizeof wnonce))},
+         {"wrapped_key", b64(wrapped)}});
+  }
   cleanse(cek.data(), cek.size());
   nlohmann::json env = {
       {"vellum_envelope", 1},
@@ -210,31 +222,74 @@ std::string envelope_encrypt(std::string_view plaintext, std::string_view aad,
   return env.dump();
 }
 
-std::string envelope_decrypt(std::string_view text, std::string_view aad, EVP_PKEY* priv) {
+namespace {
+
+nlohmann::json parse_envelope(std::string_view text) {
   auto env = nlohmann::json::parse(text, nullptr, false);
-  if (!env.is_object() || env.value("vellum_envelope", 0) != 1 || !env.contains("content") ||
-      !env["content"].is_object() || !env.contains("recipients") || !env["recipients"].is_array())
+  if (!env.is_object() || !env.contains("vellum_envelope") || env["vellum_envelope"] != 1 ||
+      !env.contains("content") || !env["content"].is_object() || !env.contains("recipients") ||
+      !env["recipients"].is_array())
     throw err("not a version 1 vellum envelope");
   if (env.contains("kem") && !env["kem"].is_null())
     throw err("this envelope needs a post-quantum KEM this build does not implement");
   const auto& content = env["content"];
   if (!content.contains("alg") || content["alg"] != "A256GCM") throw err("unsupported content algorithm");
-  const std::string kid = key_id_of(priv);
+  return env;
+}
+
+const nlohmann::json& find_entry(const nlohmann::json& env, const std::string& kid) {
   const nlohmann::json* entry = nullptr;
   for (const auto& r : env["recipients"])
     if (r.is_object() && r.contains("kid") && r["kid"] == kid) entry = &r;
   if (!entry) throw err("this key is not a recipient of the envelope");
   if (!entry->contains("alg") || !(*entry)["alg"].is_string()) throw err("recipient entry has no algorithm");
-  const std::string alg = (*entry)["alg"];
-  const std::string wrapped = unb64(*entry, "wrapped_key");
+  return *entry;
+}
+
+// Takes the unwrapped content key (wiped here) and opens the content.
+std::string open_content(const nlohmann::json& env, std::string_view aad, std::string& cek) {
+  if (cek.size() != 32) {
+    cleanse(cek.data(), cek.size());
+    throw err("the content key has a wrong length");
+  }
+  Key k;
+  std::memcpy(k.data(), cek.data(), 32);
+  cleanse(cek.data(), cek.size());
+  const auto& content = env["content"];
+  const std::string nonce = unb64(content, "nonce");
+  const std::string ct = unb64(content, "ciphertext");
+  if (nonce.size() != kNonceSize) throw err("content has a bad nonce");
+  std::string pt;
+  const bool ok = gcm_open(k, reinterpret_cast<const uint8_t*>(nonce.data()), content_aad(aad), ct, pt);
+  cleanse(k.data(), k.size());
+  if (!ok) throw err("the content failed authentication (tampered, or wrong associated data)");
+  return pt;
+}
+
+}  // namespace
+
+std::string chain_kid(std::string_view chain_id, uint32_t version) {
+  std::string s = "chain:";
+  s += chain_id;
+  s += ':';
+  s += std::to_string(version);
+  return s;
+}
+
+std::string envelope_decrypt(std::string_view text, std::string_view aad, EVP_PKEY* priv) {
+  const auto env = parse_envelope(text);
+  const std::string kid = key_id_of(priv);
+  const auto& entry = find_entry(env, kid);
+  const std::string alg = entry["alg"];
+  const std::string wrapped = unb64(entry, "wrapped_key");
   std::string cek;
   if (alg == kRsa) {
     if (!EVP_PKEY_is_a(priv, "RSA")) throw err("wrong key type for " + alg);
     cek = rsa_oaep(priv, wrapped, false);
   } else if (alg == kEcdhP256 || alg == kX25519) {
     if (alg_for(priv) != (alg == kX25519 ? kX25519 : kEcdhP256)) throw err("wrong key type for " + alg);
-    const std::string epk_der = unb64(*entry, "epk");
-    const std::string wnonce = unb64(*entry, "nonce");
+    const std::string epk_der = unb64(entry, "epk");
+    const std::string wnonce = unb64(entry, "nonce");
     if (wnonce.size() != kNonceSize) throw err("recipient entry has a bad nonce");
     Pkey epk = pubkey_from_der(epk_der);
     std::string shared = ecdh(priv, epk.get());
@@ -247,18 +302,51 @@ std::string envelope_decrypt(std::string_view text, std::string_view aad, EVP_PK
   } else {
     throw err("unsupported key wrapping algorithm '" + alg + "'");
   }
-  if (cek.size() != 32) throw err("the content key has a wrong length");
-  Key k;
-  std::memcpy(k.data(), cek.data(), 32);
-  cleanse(cek.data(), cek.size());
-  const std::string nonce = unb64(content, "nonce");
-  const std::string ct = unb64(content, "ciphertext");
+  return open_content(env, aad, cek);
+}
+
+std::string envelope_decrypt(std::string_view text, std::string_view aad, const ChainRecipient& key) {
+  const auto env = parse_envelope(text);
+  const auto& entry = find_entry(env, key.kid);
+  if (entry["alg"] != kChain) throw err("wrong key type for this recipient entry");
+  const std::string wrapped = unb64(entry, "wrapped_key");
+  const std::string wnonce = unb64(entry, "nonce");
+  if (wnonce.size() != kNonceSize) throw err("recipient entry has a bad nonce");
+  std::string cek;
+  if (!gcm_open(key.key, reinterpret_cast<const uint8_t*>(wnonce.data()), wrap_aad(key.kid, kChain), wrapped,
+                cek))
+    throw err("the content key does not unwrap with this key (tampered entry or wrong key version?)");
+  return open_content(env, aad, cek);
+}
+
+std::vector<EnvelopeEntry> envelope_inspect(std::string_view text) {
+  const auto env = parse_envelope(text);
+  const std::string nonce = unb64(env["content"], "nonce");
+  const std::string ct = unb64(env["content"], "ciphertext");
   if (nonce.size() != kNonceSize) throw err("content has a bad nonce");
-  std::string pt;
-  const bool ok = gcm_open(k, reinterpret_cast<const uint8_t*>(nonce.data()), content_aad(aad), ct, pt);
-  cleanse(k.data(), k.size());
-  if (!ok) throw err("the content failed authentication (tampered, or wrong associated data)");
-  return pt;
+  if (ct.size() < kTagSize) throw err("content ciphertext is truncated (shorter than the GCM tag)");
+  if (env["recipients"].empty()) throw err("an envelope needs at least one recipient");
+  std::vector<EnvelopeEntry> out;
+  for (const auto& r : env["recipients"]) {
+    if (!r.is_object() || !r.contains("kid") || !r["kid"].is_string() || !r.contains("alg") ||
+        !r["alg"].is_string())
+      throw err("a recipient entry lacks 'kid' or 'alg'");
+    const std::string alg = r["alg"], kid = r["kid"];
+    const std::string wrapped = unb64(r, "wrapped_key");
+    if (alg == kRsa) {
+      if (wrapped.size() < 256 || wrapped.size() > 512) throw err("RSA-OAEP wrapped key has a wrong length");
+    } else if (alg == kEcdhP256 || alg == kX25519 || alg == kChain) {
+      if (wrapped.size() != 32 + kTagSize) throw err("wrapped key has a wrong length (truncated?)");
+      if (unb64(r, "nonce").size() != kNonceSize) throw err("recipient entry has a bad nonce");
+      if (alg != kChain) (void)pubkey_from_der(unb64(r, "epk"));
+    } else {
+      throw err("unsupported key wrapping algorithm '" + alg + "'");
+    }
+    for (const auto& e : out)
+      if (e.kid == kid) throw err("duplicate recipient key id");
+    out.push_back({kid, alg});
+  }
+  return out;
 }
 
 }  // namespace vellum::crypto

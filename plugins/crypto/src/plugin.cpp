@@ -16,6 +16,8 @@
 #include <vellum/services/crypto_v1.h>
 
 #include "config.hpp"
+#include "envelope.hpp"
+#include "keychain.hpp"
 #include "keyring.hpp"
 #include "pubkeys.hpp"
 #include "transit.hpp"
@@ -118,28 +120,40 @@ vellum_status barrier_unseal(void* user, vellum_bytes ctx, vellum_bytes in, vell
   }
 }
 
-// Transit key records live in the plugin's namespace under "keys/<name>",
-// sealed by the barrier like every other value.
-class KvTransitStore : public TransitStore {
+// Records in the plugin's namespace under "<prefix><name>", sealed by the
+// barrier like every other value: transit keys under "keys/", key chains
+// under "chain/" (managed chains hold their keys in the record).
+class KvRecords : public TransitStore, public ChainStore {
  public:
-  explicit KvTransitStore(vellum::Host& host) : host_(host) {}
+  KvRecords(vellum::Host& host, std::string prefix) : host_(host), prefix_(std::move(prefix)) {}
   std::optional<std::pair<std::string, uint64_t>> load(std::string_view name) override {
-    auto v = host_.get("keys/" + std::string(name));
+    auto v = host_.get(prefix_ + std::string(name));
     if (!v) return std::nullopt;
     return std::make_pair(std::move(v->data), v->version);
   }
   uint64_t store(std::string_view name, std::string_view record, uint64_t expected) override {
     try {
-      return host_.put("keys/" + std::string(name), record, expected == 0 ? VELLUM_VERSION_ABSENT : expected);
+      return host_.put(prefix_ + std::string(name), record, expected == 0 ? VELLUM_VERSION_ABSENT : expected);
     } catch (const Error& e) {
       if (e.status() == VELLUM_ERR_CONFLICT)
-        throw TransitError(VELLUM_ERR_CONFLICT, "key record changed concurrently");
+        throw TransitError(VELLUM_ERR_CONFLICT, "record changed concurrently");
       throw;
     }
+  }
+  std::vector<std::string> list() override {
+    std::vector<std::string> ids;
+    vellum::Host::ScanOptions o;
+    o.prefix = prefix_;
+    host_.scan(o, [&](std::string_view k, std::string_view, uint64_t) {
+      ids.emplace_back(k.substr(prefix_.size()));
+      return true;
+    });
+    return ids;
   }
 
  private:
   vellum::Host& host_;
+  std::string prefix_;
 };
 
 uint16_t http_status(vellum_status s) {
@@ -236,8 +250,20 @@ class Crypto : public vellum::Plugin {
     m_rewrap_pending_ = host.metric(VELLUM_METRIC_GAUGE, "rewrap_pending", "1 while a rewrap is in progress");
     update_metrics();
 
-    transit_store_ = std::make_unique<KvTransitStore>(this->host());
+    transit_store_ = std::make_unique<KvRecords>(this->host(), "keys/");
     transit_ = std::make_unique<Transit>(*transit_store_, [h = this->host()] { return h.now_ms(); });
+    chain_store_ = std::make_unique<KvRecords>(this->host(), "chain/");
+    chains_ = std::make_unique<KeyChains>(
+        *chain_store_, [h = this->host()] { return h.now_ms(); },
+        [this](const std::string& user) { return encryption_pems(user); },
+        [this](const std::string& kid) -> std::optional<std::string> {
+          auto rec = load_pubkey(kid);
+          if (!rec || rec->value("use", "") != "encryption") return std::nullopt;
+          return rec->value("user_id", "");
+        },
+        static_cast<int64_t>(cfg_.key_chain_rotate_after_s) * 1000);
+    // Sweep for scheduled rotations four times per period, between 1 s and 60 s.
+    sweep_every_ticks_ = std::clamp<uint64_t>(cfg_.key_chain_rotate_after_s * 1000 / 4 / kTickMs, 5, 300);
     fill_vtable();
     host.provide(VELLUM_CRYPTO_SERVICE, VELLUM_CRYPTO_MAJOR, VELLUM_CRYPTO_MINOR, &vtable_, this);
   }
@@ -253,6 +279,7 @@ class Crypto : public vellum::Plugin {
     timer_ = h.timer(kTickMs, kTickMs, [this] { maintain(); });
     add_transit_routes();
     add_pubkey_routes();
+    add_chain_routes();
   }
 
   void stop() override { timer_.reset(); }
@@ -347,6 +374,13 @@ class Crypto : public vellum::Plugin {
   }
 
   void maintain() {
+    if (++ticks_ % sweep_every_ticks_ == 0) {
+      try {
+        for (const auto& ch : chains_->rotate_due()) report(ch, nullptr, "scheduled");
+      } catch (const std::exception& e) {
+        host().warn(std::string("key chain rotation sweep failed (retrying): ") + e.what());
+      }
+    }
     std::lock_guard lk(mu_);
     try {
       const uint32_t cur = keyring_->current_version();
@@ -530,6 +564,56 @@ class Crypto : public vellum::Plugin {
         bool ok = c.transit_->verify(vellum::to_sv(name), vellum::to_sv(in), vellum::to_sv(sig));
         if (valid) *valid = ok ? 1 : 0;
       });
+    };
+    // minor 1: key chains
+    vtable_.team_key_create = [](void* i, vellum_str team, vellum_str owner, int32_t mode) noexcept {
+      return svc(i, [&](Crypto& c) {
+        KeyChains::CreateSpec s;
+        s.id = std::string(vellum::to_sv(team));
+        s.owner = std::string(vellum::to_sv(owner));
+        s.mode = mode_name(mode);
+        c.report(c.chains_->create(s), nullptr, "created");
+      });
+    };
+    vtable_.team_add_member = [](void* i, vellum_str team, vellum_str user) noexcept {
+      return svc(i, [&](Crypto& c) {
+        const std::string id(vellum::to_sv(team)), u(vellum::to_sv(user));
+        c.chains_->add_member(id, u);
+        c.audit_chain(nullptr, "crypto.chain.member.add", id, {{"user_id", u}});
+      });
+    };
+    vtable_.team_remove_member = [](void* i, vellum_str team, vellum_str user, uint32_t* out) noexcept {
+      return svc(i, [&](Crypto& c) {
+        const std::string id(vellum::to_sv(team)), u(vellum::to_sv(user));
+        auto ch = c.chains_->remove_member(id, u);
+        c.audit_chain(nullptr, "crypto.chain.member.remove", id, {{"user_id", u}});
+        c.report(ch, nullptr, "member removed");
+        if (out) *out = ch.chain["current_version"].get<uint32_t>();
+      });
+    };
+    vtable_.document_key_create = [](void* i, vellum_str doc, vellum_str team, vellum_str owner,
+                                     int32_t mode) noexcept {
+      return svc(i, [&](Crypto& c) {
+        KeyChains::CreateSpec s;
+        s.id = std::string(vellum::to_sv(doc));
+        s.kind = "document";
+        s.parent = std::string(vellum::to_sv(team));
+        s.owner = std::string(vellum::to_sv(owner));
+        s.mode = mode_name(mode);
+        c.report(c.chains_->create(s), nullptr, "created");
+      });
+    };
+    vtable_.keychain_rotate = [](void* i, vellum_str id, vellum_str reason, uint32_t* out) noexcept {
+      return svc(i, [&](Crypto& c) {
+        std::string why(vellum::to_sv(reason));
+        if (why.empty()) why = "requested";
+        auto ch = c.chains_->rotate(vellum::to_sv(id), why);
+        c.report(ch, nullptr, why);
+        if (out) *out = ch.chain["current_version"].get<uint32_t>();
+      });
+    };
+    vtable_.keychain_info = [](void* i, vellum_str id, vellum_buffer* out) noexcept {
+      return svc(i, [&](Crypto& c) { c.give(c.chains_->view(vellum::to_sv(id), "", true).dump(), out); });
     };
   }
 
@@ -794,8 +878,293 @@ class Crypto : public vellum::Plugin {
           });
   }
 
+  // ---------------------------------------------------------------- key chains
+  static std::string mode_name(int32_t mode) {
+    if (mode == VELLUM_CRYPTO_KEYS_MANAGED) return "managed";
+    if (mode == VELLUM_CRYPTO_KEYS_E2EE) return "e2ee";
+    throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "mode must be VELLUM_CRYPTO_KEYS_MANAGED or _E2EE");
+  }
+
+  // PEMs of the encryption keys a user has published.
+  std::vector<std::string> encryption_pems(const std::string& user) {
+    std::vector<std::string> pems;
+    const std::string prefix = "pubuser/" + user + "/";
+    vellum::Host::ScanOptions o;
+    o.prefix = prefix;
+    o.limit = 100;
+    host().scan(o, [&](std::string_view k, std::string_view, uint64_t) {
+      auto rec = load_pubkey(std::string(k.substr(prefix.size())));
+      if (rec && rec->value("use", "") == "encryption") pems.push_back(rec->value("public_key", ""));
+      return true;
+    });
+    return pems;
+  }
+
+  void audit_chain(const vellum::Request* req, const char* action, const std::string& id,
+                   const Json& details) {
+    host().audit(action, "crypto-chain/" + id, VELLUM_OUTCOME_SUCCESS, req, details.dump());
+  }
+
+  // Audits and announces every rotation (or "rotation due") a change caused.
+  void report(const KeyChains::Change& ch, const vellum::Request* req, const std::string& reason) {
+    for (const auto& [id, v] : ch.rotated) {
+      audit_chain(req, "crypto.chain.rotate", id, {{"version", v}, {"reason", reason}});
+      publish("crypto.chain.rotated", Json{{"id", id}, {"version", v}, {"reason", reason}});
+    }
+    for (const auto& id : ch.marked_due) {
+      audit_chain(req, "crypto.chain.rotation_due", id, {{"reason", reason}});
+      publish("crypto.chain.rotation_due", Json{{"id", id}, {"reason", reason}});
+    }
+  }
+
+  bool chain_manager(vellum::Request& req, const Json& rec) {
+    const std::string id = rec["id"];
+    return host().authorize(req, "crypto.chain.manage", "crypto-chain/" + id,
+                            rec["owner"].get<std::string>());
+  }
+  bool chain_reader(vellum::Request& req, const std::string& id) {
+    const std::string me(req.principal().user_id);
+    auto r = chains_->readers(id);
+    return std::find(r.begin(), r.end(), me) != r.end();
+  }
+  // The chain in the path if the caller may see it (else 404: no enumeration).
+  Json chain_for(vellum::Request& req, bool* manager = nullptr) {
+    const std::string id(req.param("id").value_or(""));
+    Json rec = chains_->raw(id);
+    const bool m = chain_manager(req, rec);
+    if (!m && !chain_reader(req, id)) throw TransitError(VELLUM_ERR_NOT_FOUND, "no such key chain");
+    if (manager) *manager = m;
+    return rec;
+  }
+  static std::map<std::string, std::string> wraps_field(const Json& j) {
+    std::map<std::string, std::string> out;
+    auto it = j.find("wraps");
+    if (it == j.end() || it->is_null()) return out;
+    if (!it->is_object())
+      throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "'wraps' must map user ids to envelopes");
+    for (const auto& [u, e] : it->items()) {
+      if (!e.is_string())
+        throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "'wraps' must map user ids to envelopes (strings)");
+      out[u] = e.get<std::string>();
+    }
+    return out;
+  }
+  Json chain_view(vellum::Request& req, const std::string& id, bool manager) {
+    return chains_->view(id, std::string(req.principal().user_id), manager);
+  }
+
+  void add_chain_routes() {
+    auto& h = host();
+    auto route = [&](const char* method, const char* path, const char* summary, auto fn) {
+      h.route(
+          method, path, [this, fn](vellum::Request& req) { guarded_route(req, [&] { fn(req); }); }, 0,
+          summary);
+    };
+    route("POST", "/v1/crypto/chains", "Create a key chain (team key or document key), managed or e2ee",
+          [this](vellum::Request& req) {
+            auto j = body_json(req);
+            KeyChains::CreateSpec s;
+            s.id = str_field(j, "id");
+            s.kind = j.contains("kind") ? str_field(j, "kind") : "team";
+            s.mode = j.contains("mode") ? str_field(j, "mode") : "managed";
+            s.parent = str_field(j, "parent", false);
+            s.owner = std::string(req.principal().user_id);
+            if (auto it = j.find("members"); it != j.end() && !it->is_null()) {
+              if (!it->is_array())
+                throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "'members' must be an array");
+              for (const auto& m : *it) {
+                if (!m.is_string())
+                  throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "'members' must hold user ids");
+                s.members.push_back(m.get<std::string>());
+              }
+            }
+            s.rotate_after_ms = static_cast<int64_t>(uint_field(j, "rotate_after_s", 0)) * 1000;
+            s.wraps = wraps_field(j);
+            s.parent_wrap = str_field(j, "parent_wrap", false);
+            // Documents go under a team only by one of its members (or its manager).
+            if (!s.parent.empty()) {
+              Json parent;
+              try {
+                parent = chains_->raw(s.parent);
+              } catch (const TransitError&) {
+                throw TransitError(VELLUM_ERR_NOT_FOUND, "no such key chain (parent)");
+              }
+              if (!chain_manager(req, parent) && !chain_reader(req, s.parent))
+                throw TransitError(VELLUM_ERR_NOT_FOUND, "no such key chain (parent)");
+            }
+            auto ch = chains_->create(s);
+            audit_chain(&req, "crypto.chain.create", s.id, {{"kind", s.kind}, {"mode", s.mode}});
+            report(ch, &req, "created");
+            req.json(201, ch.chain.dump());
+          });
+    route("GET", "/v1/crypto/chains/{id}", "A key chain: members, versions, your wraps (all for its owner)",
+          [this](vellum::Request& req) {
+            bool m = false;
+            Json rec = chain_for(req, &m);
+            req.json(200, chain_view(req, rec["id"], m).dump());
+          });
+    route("POST", "/v1/crypto/chains/{id}/members", "Add a member: one wrap of the current key",
+          [this](vellum::Request& req) {
+            bool m = false;
+            Json rec = chain_for(req, &m);
+            if (!m)
+              throw TransitError(VELLUM_ERR_PERMISSION_DENIED, "only the chain's owner manages members");
+            auto j = body_json(req);
+            const std::string u = str_field(j, "user_id");
+            chains_->add_member(rec["id"].get<std::string>(), u, str_field(j, "wrap", false));
+            audit_chain(&req, "crypto.chain.member.add", rec["id"], {{"user_id", u}});
+            req.json(200, chain_view(req, rec["id"], true).dump());
+          });
+    route("DELETE", "/v1/crypto/chains/{id}/members/{user_id}",
+          "Remove a member and rotate (managed) or mark the rotation due (e2ee)",
+          [this](vellum::Request& req) {
+            bool m = false;
+            Json rec = chain_for(req, &m);
+            if (!m)
+              throw TransitError(VELLUM_ERR_PERMISSION_DENIED, "only the chain's owner manages members");
+            const std::string id = rec["id"], u(req.param("user_id").value_or(""));
+            auto ch = chains_->remove_member(id, u);
+            audit_chain(&req, "crypto.chain.member.remove", id, {{"user_id", u}});
+            report(ch, &req, "member removed");
+            req.json(200, chain_view(req, id, true).dump());
+          });
+    route("POST", "/v1/crypto/chains/{id}/wraps/{user_id}", "e2ee: upload a member's wrap of the current key",
+          [this](vellum::Request& req) {
+            Json rec = chain_for(req);
+            const std::string id = rec["id"], u(req.param("user_id").value_or(""));
+            auto j = body_json(req);
+            chains_->put_wrap(id, u, str_field(j, "wrap"));
+            audit_chain(&req, "crypto.chain.wrap", id, {{"user_id", u}, {"version", rec["current"]}});
+            req.json(200, chain_view(req, id, chain_manager(req, rec)).dump());
+          });
+    route("POST", "/v1/crypto/chains/{id}/versions",
+          "e2ee: upload the next key version (wraps for the remaining members, or parent_wrap)",
+          [this](vellum::Request& req) {
+            Json rec = chain_for(req);
+            const std::string id = rec["id"];
+            auto j = body_json(req);
+            std::string reason = str_field(j, "reason", false);
+            if (reason.empty())
+              reason = rec["rotation_due"].is_string() ? rec["rotation_due"].get<std::string>()
+                                                       : std::string("requested");
+            auto ch = chains_->add_version(id, wraps_field(j), str_field(j, "parent_wrap", false), reason);
+            report(ch, &req, reason);
+            req.json(200, chain_view(req, id, chain_manager(req, rec)).dump());
+          });
+    auto rotate = [this](vellum::Request& req, std::string reason) {
+      bool m = false;
+      Json rec = chain_for(req, &m);
+      if (!m) throw TransitError(VELLUM_ERR_PERMISSION_DENIED, "only the chain's owner rotates it");
+      const std::string id = rec["id"];
+      auto ch = chains_->rotate(id, reason);
+      report(ch, &req, reason);
+      req.json(200, chain_view(req, id, true).dump());
+    };
+    route("POST", "/v1/crypto/chains/{id}/rotate", "Rotate a key chain now",
+          [rotate](vellum::Request& req) { rotate(req, "requested"); });
+    route("POST", "/v1/crypto/chains/{id}/breach",
+          "Suspected breach: rotate the chain and every document chain under it",
+          [rotate](vellum::Request& req) { rotate(req, "suspected breach"); });
+
+    route("POST", "/v1/crypto/envelopes", "Store an envelope (the server cannot open it)",
+          [this](vellum::Request& req) { store_envelope(req); });
+    route("GET", "/v1/crypto/envelopes/{id}", "An envelope, for its author and its recipients",
+          [this](vellum::Request& req) {
+            const std::string id(req.param("id").value_or(""));
+            std::optional<vellum::Value> v;
+            if (id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos)
+              v = host().get("env/" + id);
+            if (!v) throw TransitError(VELLUM_ERR_NOT_FOUND, "no such envelope");
+            Json rec = Json::parse(v->data, nullptr, false);
+            if (!rec.is_object()) throw TransitError(VELLUM_ERR_INTERNAL, "stored envelope is damaged");
+            const std::string me(req.principal().user_id);
+            bool ok =
+                rec["owner"] == me || host().authorize(req, "crypto.envelope.read", "crypto-envelope/" + id,
+                                                       rec["owner"].get<std::string>());
+            for (const auto& u : rec["users"]) ok = ok || u == me;
+            // Team documents: current readers of the chain only, so a removed
+            // member loses access to the stored bytes as well as to new keys.
+            for (const auto& c : rec["chains"]) {
+              if (ok) break;
+              try {
+                ok = chain_reader(req, c.get<std::string>());
+              } catch (const TransitError&) {
+              }
+            }
+            if (!ok) throw TransitError(VELLUM_ERR_NOT_FOUND, "no such envelope");
+            req.json(200, rec.dump());
+          });
+  }
+
+  static constexpr size_t kMaxEnvelope = 4u << 20;  // 4 MiB of JSON (a 1 MiB document is ~1.4 MiB)
+
+  void store_envelope(vellum::Request& req) {
+    if (req.body().size() > kMaxEnvelope)
+      throw TransitError(VELLUM_ERR_LIMIT, "the envelope is larger than 4 MiB");
+    auto j = body_json(req);
+    const std::string env = str_field(j, "envelope");
+    std::vector<EnvelopeEntry> entries;
+    try {
+      entries = envelope_inspect(env);
+    } catch (const EnvelopeError& e) {
+      throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, std::string("malformed envelope: ") + e.what());
+    }
+    Json users = Json::array(), chains = Json::array();
+    for (const auto& e : entries) {
+      if (e.alg == kChainWrapAlg) {
+        // kid = "chain:<id>:<version>": only the current version of a chain
+        // the caller reads, and not while its rotation is due.
+        const auto colon = e.kid.rfind(':');
+        if (e.kid.rfind("chain:", 0) != 0 || colon <= 6)
+          throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "malformed chain key id");
+        const std::string cid = e.kid.substr(6, colon - 6);
+        Json rec;
+        try {
+          rec = chains_->raw(cid);
+        } catch (const TransitError&) {
+          throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "unknown key id (no such key chain)");
+        }
+        if (!chain_manager(req, rec) && !chain_reader(req, cid))
+          throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "unknown key id (no such key chain)");
+        if (chain_kid(cid, rec["current"].get<uint32_t>()) != e.kid)
+          throw TransitError(VELLUM_ERR_CONFLICT, "the envelope uses a retired key version of '" + cid +
+                                                      "': encrypt with the current one");
+        if (!rec["rotation_due"].is_null())
+          throw TransitError(VELLUM_ERR_CONFLICT, "key chain '" + cid + "' must be rotated first (" +
+                                                      rec["rotation_due"].get<std::string>() + ")");
+        chains.push_back(cid);
+      } else {
+        auto pk = load_pubkey(e.kid);
+        if (!pk || pk->value("use", "") != "encryption")
+          throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "unknown key id (not a published encryption key)");
+        users.push_back(pk->value("user_id", ""));
+      }
+    }
+    const std::string id = hex(host().random(16));
+    Json rec = {{"id", id},         {"owner", std::string(req.principal().user_id)},
+                {"envelope", env},  {"users", users},
+                {"chains", chains}, {"created_ms", host().now_ms()}};
+    host().put("env/" + id, rec.dump(), VELLUM_VERSION_ABSENT);
+    host().audit("crypto.envelope.store", "crypto-envelope/" + id, VELLUM_OUTCOME_SUCCESS, &req,
+                 Json{{"recipients", entries.size()}, {"bytes", env.size()}}.dump());
+    req.json(201, Json{{"id", id}}.dump());
+  }
+
+  static std::string hex(const std::string& raw) {
+    static const char* hx = "0123456789abcdef";
+    std::string s;
+    for (unsigned char c : raw) {
+      s.push_back(hx[c >> 4]);
+      s.push_back(hx[c & 15]);
+    }
+    return s;
+  }
+
   Config cfg_;
-  std::unique_ptr<KvTransitStore> transit_store_;
+  std::unique_ptr<KvRecords> chain_store_;
+  std::unique_ptr<KeyChains> chains_;
+  uint64_t ticks_ = 0, sweep_every_ticks_ = 5;
+  std::unique_ptr<KvRecords> transit_store_;
   std::unique_ptr<Transit> transit_;
   vellum_crypto_v1 vtable_{};
   uint64_t lease_ = 1;

@@ -1,7 +1,9 @@
 /*
  * vellum/services/crypto_v1.h — the transit encryption service ("crypto" 1.0).
  *
- * Provided by the crypto plugin, modelled on Vault's transit engine: named
+ * Provided by the crypto plugin. Minor 1 appends key chains (team keys and
+ * document keys, see the end of the struct); minor-0 callers keep working.
+ * Transit part modelled on Vault's transit engine: named
  * keys with versions that never leave the provider. Key names match
  * [A-Za-z0-9_-]{1,64}. Key types: AES-256-GCM (encrypt, decrypt, rewrap,
  * data keys), HMAC-SHA256 (hmac, hmac_verify), Ed25519 and ECDSA P-256 with
@@ -33,7 +35,7 @@ extern "C" {
 
 #define VELLUM_CRYPTO_SERVICE "crypto"
 #define VELLUM_CRYPTO_MAJOR 1
-#define VELLUM_CRYPTO_MINOR 0
+#define VELLUM_CRYPTO_MINOR 1 /* 1: key chains and team keys (functions at the end) */
 
 #define VELLUM_CRYPTO_KEY_AES256_GCM 1
 #define VELLUM_CRYPTO_KEY_HMAC_SHA256 2
@@ -42,6 +44,10 @@ extern "C" {
 
 /* encrypt flags */
 #define VELLUM_CRYPTO_BINARY 0x1u /* binary ciphertext instead of the text form */
+
+/* Key-chain modes (minor 1): who holds the keys. */
+#define VELLUM_CRYPTO_KEYS_MANAGED 1 /* the server makes, holds and wraps the keys */
+#define VELLUM_CRYPTO_KEYS_E2EE 2    /* clients make and wrap the keys; the server cannot open them */
 
 /* Largest plaintext, input or data key accepted (bytes). */
 #define VELLUM_CRYPTO_MAX_INPUT (1024u * 1024u)
@@ -108,6 +114,48 @@ typedef struct vellum_crypto_v1 {
    * INVALID_ARGUMENT. Comparison is constant-time. THREADS: any. */
   vellum_status (*verify)(void* instance, vellum_str name, vellum_bytes input, vellum_str signature_or_hmac,
                           int* out_valid);
+
+  /* ---- minor 1: key chains (team keys, document keys). A chain is a current
+   * key plus retired versions; each version is wrapped per member (an
+   * envelope to the member's published encryption keys) or, for a document
+   * under a team, by the team key. Chain ids match [A-Za-z0-9_.-]{1,128} and
+   * share one namespace with the HTTP API (/v1/crypto/chains). Removing a
+   * member rotates: managed chains get a new version at once, wrapped for the
+   * remaining members only, and every document chain under the team follows;
+   * e2ee chains are marked "rotation due" (the server cannot make their keys)
+   * and refuse new content under the old version until a member uploads the
+   * next one. Every change is audited (crypto.chain.*). These calls are not
+   * authorized per user: the calling plugin decides who may do what.
+   * Check struct_size before calling them (a minor-0 provider lacks them). */
+
+  /* Create the team key `team_id` (kind "team") owned by owner_user_id, who is
+   * its first member. mode: VELLUM_CRYPTO_KEYS_MANAGED (version 1 now) or
+   * VELLUM_CRYPTO_KEYS_E2EE (waits for a client's first version).
+   * CONFLICT if the id exists. OWNERSHIP: inputs borrowed. THREADS: any. */
+  vellum_status (*team_key_create)(void* instance, vellum_str team_id, vellum_str owner_user_id,
+                                   int32_t mode);
+  /* Add a member: managed = one wrap of the current key for the member's
+   * published encryption keys (none published: listed in
+   * members_without_wrap); e2ee = recorded, a member uploads the wrap.
+   * CONFLICT if already a member. THREADS: any. */
+  vellum_status (*team_add_member)(void* instance, vellum_str team_id, vellum_str user_id);
+  /* Remove a member and rotate (see above). *out_version (may be NULL): the
+   * current version afterwards (unchanged for e2ee: rotation due).
+   * NOT_FOUND if not a member; INVALID_ARGUMENT for the owner. THREADS: any. */
+  vellum_status (*team_remove_member)(void* instance, vellum_str team_id, vellum_str user_id,
+                                      uint32_t* out_version);
+  /* A document key chain `doc_id`, under team_id (empty: owned by
+   * owner_user_id alone, members added with team_add_member). A document
+   * under a team takes the team's mode. THREADS: any. */
+  vellum_status (*document_key_create)(void* instance, vellum_str doc_id, vellum_str team_id,
+                                       vellum_str owner_user_id, int32_t mode);
+  /* Rotate any chain now; reason e.g. "suspected breach" (audited).
+   * *out_version as for team_remove_member. THREADS: any. */
+  vellum_status (*keychain_rotate)(void* instance, vellum_str chain_id, vellum_str reason,
+                                   uint32_t* out_version);
+  /* The chain's JSON view (members, versions with all wraps, rotation_due;
+   * never key material) into *out_json (host->alloc'ed). THREADS: any. */
+  vellum_status (*keychain_info)(void* instance, vellum_str chain_id, vellum_buffer* out_json);
 } vellum_crypto_v1;
 
 #ifdef __cplusplus
