@@ -2,9 +2,13 @@
 // another plugin would: POST /v1/test/cryptouser/roundtrip encrypts the body
 // in both ciphertext forms, decrypts, rewraps, makes a data key and tries a
 // tampered ciphertext, and answers with what it saw (never the key).
+// POST /v1/test/cryptouser/chain with "<op> <id> [<arg>]" drives the key-chain
+// functions of minor 1 (as the sharing plugin would) and answers
+// {"status", "version", "info"}.
 #include <vellum/sdk.hpp>
 #include <vellum/services/crypto_v1.h>
 
+#include <cstddef>
 #include <string>
 
 namespace {
@@ -24,6 +28,9 @@ class CryptoUser : public vellum::Plugin {
     if (s != VELLUM_OK && s != VELLUM_ERR_CONFLICT) host().check(s);
     host().route(
         "POST", "/v1/test/cryptouser/roundtrip", [this](vellum::Request& req) { roundtrip(req); },
+        VELLUM_ROUTE_PUBLIC);
+    host().route(
+        "POST", "/v1/test/cryptouser/chain", [this](vellum::Request& req) { chain(req); },
         VELLUM_ROUTE_PUBLIC);
   }
   void stop() override { svc_ = {}; }
@@ -70,6 +77,47 @@ class CryptoUser : public vellum::Plugin {
     info.struct_size = sizeof info;
     host().check(api->key_info(inst, name, &info));
     out += ",\"latest_version\":" + std::to_string(info.latest_version) + "}";
+    req.json(200, out);
+  }
+
+  void chain(vellum::Request& req) {
+    const auto* api = svc_.operator->();
+    void* inst = svc_.instance();
+    std::string words[3];
+    size_t n = 0;
+    for (size_t pos = 0; n < 3 && pos < req.body().size();) {
+      size_t sp = req.body().find(' ', pos);
+      if (sp == std::string_view::npos) sp = req.body().size();
+      words[n++] = std::string(req.body().substr(pos, sp - pos));
+      pos = sp + 1;
+    }
+    const std::string &op = words[0], &id = words[1], &arg = words[2];
+    // A minor-0 provider has no such functions: check the table's size first.
+    if (api->struct_size < offsetof(vellum_crypto_v1, keychain_info) + sizeof api->keychain_info) {
+      req.problem(501, "", "crypto service older than 1.1");
+      return;
+    }
+    uint32_t version = 0;
+    vellum_status st = VELLUM_ERR_INVALID_ARGUMENT;
+    if (op == "create-managed" || op == "create-e2ee")
+      st =
+          api->team_key_create(inst, vellum::to_c(id), vellum::to_c(arg),
+                               op == "create-managed" ? VELLUM_CRYPTO_KEYS_MANAGED : VELLUM_CRYPTO_KEYS_E2EE);
+    else if (op == "add")
+      st = api->team_add_member(inst, vellum::to_c(id), vellum::to_c(arg));
+    else if (op == "remove")
+      st = api->team_remove_member(inst, vellum::to_c(id), vellum::to_c(arg), &version);
+    else if (op == "rotate")
+      st = api->keychain_rotate(inst, vellum::to_c(id), vellum::to_c("suspected breach"), &version);
+    else if (op == "document")  // document <doc id> <team id>; owner: the team's
+      st = api->document_key_create(inst, vellum::to_c(id), vellum::to_c(arg), vellum::to_c("x"),
+                                    VELLUM_CRYPTO_KEYS_MANAGED);
+    std::string info = "null";
+    vellum_buffer b{};
+    if (api->keychain_info(inst, vellum::to_c(id), &b) == VELLUM_OK) info = take(b);
+    std::string out = "{\"status\":" + std::to_string(st);
+    out += ",\"version\":" + std::to_string(version);
+    out += ",\"info\":" + info + "}";
     req.json(200, out);
   }
 

@@ -353,3 +353,68 @@ TEST_CASE("bad envelopes and chain requests get a clear 4xx and change nothing",
   CHECK(alice.api->chain("x")["current_version"] == 1);
   CHECK(t.v->log().find("ENVELOPE-SECRET-31f") == std::string::npos);
 }
+
+TEST_CASE("another plugin drives team keys through the crypto service 1.1", "[crypto][keychain][service]") {
+  CryptoSite site;
+  Vellumd::Options o(config() + "\n[plugins.cryptouser]\n", true, {{"VELLUM_ROOT_KEY", site.root_key}});
+  o.data_dir = site.site.data_dir();
+  Vellumd v(o);
+  HttpClient c(v);
+  const std::string admin = login(c, kAdminEmail, kAdminPw);
+  auto mk = c.request(
+      "POST", "/v1/admin/users",
+      json({{"email", "erin@example.com"}, {"display_name", "erin"}, {"password", "service test pass 42!"}})
+          .dump(),
+      bearer(admin));
+  REQUIRE(mk.status == 201);
+  const std::string erin_id = json::parse(mk.body)["id"];
+  const std::string erin_token =
+      Client::login(v.url(), v.ca_file(), "erin@example.com", "service test pass 42!");
+  Client erin(v.url(), erin_token, v.ca_file());
+  auto erin_key = vellum::cli::generate_key("x25519");
+  erin.publish_key(erin_key.get());
+  const std::string admin_id = json::parse(c.request("GET", "/v1/me", "", bearer(admin)).body)["user"]["id"];
+
+  auto op = [&](const std::string& cmd) {
+    auto r = c.request("POST", "/v1/test/cryptouser/chain", cmd);
+    INFO(cmd << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  };
+  CHECK(op("create-managed team-svc " + admin_id)["status"] == VELLUM_OK);
+  CHECK(op("create-managed team-svc " + admin_id)["status"] == VELLUM_ERR_CONFLICT);
+  auto added = op("add team-svc " + erin_id);
+  CHECK(added["status"] == VELLUM_OK);
+  CHECK(added["info"]["versions"][0]["wraps"].contains(erin_id));
+  CHECK(added["info"].dump().find("secret") == std::string::npos);
+  // erin, a member now, opens her wrap of the team key over HTTP.
+  auto chain = erin.chain("team-svc");
+  const std::string k1 =
+      vellum::crypto::envelope_decrypt(chain["versions"][0]["wraps"][erin_id].get<std::string>(),
+                                       vellum::crypto::keychain_aad("team-svc", 1), erin_key.get());
+  CHECK(k1.size() == 32);
+  CHECK(op("document doc-svc team-svc")["status"] == VELLUM_OK);
+  auto removed = op("remove team-svc " + erin_id);
+  CHECK(removed["status"] == VELLUM_OK);
+  CHECK(removed["version"] == 2);
+  CHECK_FALSE(removed["info"]["versions"][1]["wraps"].contains(erin_id));
+  CHECK(op("info doc-svc")["info"]["current_version"] == 2);
+  CHECK(op("remove team-svc " + erin_id)["status"] == VELLUM_ERR_NOT_FOUND);
+  CHECK(op("remove team-svc " + admin_id)["status"] == VELLUM_ERR_INVALID_ARGUMENT);
+  CHECK(op("add nope " + erin_id)["status"] == VELLUM_ERR_NOT_FOUND);
+  auto rot = op("rotate team-svc");
+  CHECK(rot["version"] == 3);
+  CHECK(rot["info"]["versions"][2]["reason"] == "suspected breach");
+  // e2ee through the service: no key yet, the rotation is due until a client uploads one.
+  auto e = op("create-e2ee team-e2 " + admin_id);
+  CHECK(e["status"] == VELLUM_OK);
+  CHECK(e["info"]["current_version"] == 0);
+  CHECK(e["info"]["rotation_due"] == "awaiting the first key version");
+  CHECK(op("create-e2ee bad/id " + admin_id)["status"] == VELLUM_ERR_INVALID_ARGUMENT);
+  auto audit = c.request("GET", "/v1/admin/audit?resource=crypto-chain/team-svc", "", bearer(admin));
+  CHECK_THAT(audit.body, Catch::Contains("crypto.chain.member.add"));
+  CHECK_THAT(audit.body, Catch::Contains("crypto.chain.member.remove"));
+  CHECK_THAT(audit.body, Catch::Contains("crypto.chain.rotate"));
+  CHECK(v.log().find(vellum::crypto::b64encode(k1)) == std::string::npos);
+  CHECK(v.stop() == 0);
+}
