@@ -520,3 +520,71 @@ TEST_CASE("Bad signing input gets problem+json and changes nothing") {
   // Anonymous callers reach only the public routes.
   CHECK(api.call("POST", "/v1/signing/keys", "", "{}").status == 401);
 }
+
+TEST_CASE("check-config refuses bad signing keys and an operator-configured CA and TSA are used") {
+  TempDir d;
+  auto check = [&](const std::string& signing) {
+    write_file(d / "vellum.toml",
+               "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n[plugins.editor]\n"
+               "[plugins.signing]\n" +
+                   signing + "\n[plugins]\ndir = \"" + plugin_dir() + "\"\n");
+    return vt::run({vellumd_path(), "check-config", "--config", d / "vellum.toml"}, std::chrono::seconds(60),
+                   {{"VELLUM_ROOT_KEY", new_root_key()}});
+  };
+  CHECK(check("").exit_code == 0);
+  auto unknown = check("colour = \"blue\"");
+  CHECK(unknown.exit_code != 0);
+  CHECK_THAT(unknown.err, Catch::Contains("unknown key 'colour'"));
+  auto rsa = check("default_rsa_bits = 1024");
+  CHECK(rsa.exit_code != 0);
+  CHECK_THAT(rsa.err, Catch::Contains("default_rsa_bits"));
+  auto tsa = check("tsa_url = \"https://tsa.example\"");
+  CHECK(tsa.exit_code != 0);
+  CHECK_THAT(tsa.err, Catch::Contains("not supported yet"));
+  CHECK(check("ca_cert_file = \"/x.pem\"").exit_code != 0);  // needs its key
+
+  // An operator's CA and TSA from files.
+  const int64_t t = now_ms();
+  sg::KeyAndCert ca = sg::make_ca("Operator signing CA", t);
+  sg::KeyAndCert tsa_kc = sg::make_tsa(ca, "Operator TSA", t);
+  write_file(d / "ca.pem", sg::cert_pem(ca.cert.get()));
+  write_file(d / "ca.key", sg::privkey_pem(ca.key.get()));
+  write_file(d / "tsa.pem", sg::cert_pem(tsa_kc.cert.get()));
+  write_file(d / "tsa.key", sg::privkey_pem(tsa_kc.key.get()));
+  const std::string files = "ca_cert_file = \"" + d / "ca.pem" + "\"\nca_key_file = \"" + d / "ca.key" +
+                            "\"\ntsa_cert_file = \"" + d / "tsa.pem" + "\"\ntsa_key_file = \"" +
+                            d / "tsa.key" + "\"\ntsa_policy_oid = \"1.3.6.1.4.1.99999.7\"\n";
+  const std::string root = new_root_key();
+  Site site(
+      "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n[plugins.editor]\n[plugins.signing]\n" +
+          files,
+      kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root}}, "Ada");
+  auto v = site.start();
+  HttpClient c(*v);
+  json info = json::parse(c.get("/v1/signing/ca").body);
+  CHECK(info["ca_certificate"] == sg::cert_pem(ca.cert.get()));
+  CHECK(info["tsa_certificate"] == sg::cert_pem(tsa_kc.cert.get()));
+  const std::string admin = vt::login(c, kAdminEmail, kAdminPw);
+  auto doc = c.request("POST", "/v1/docs", json({{"type", "text"}, {"content", "x"}}).dump(), auth(admin));
+  REQUIRE(doc.status == 201);
+  auto key =
+      c.request("POST", "/v1/signing/keys", json({{"algorithm", "ecdsa-p256-sha256"}}).dump(), auth(admin));
+  REQUIRE(key.status == 201);
+  auto sig = c.request(
+      "POST", "/v1/signing/signatures",
+      json({{"document", json::parse(doc.body)["id"]}, {"key_id", json::parse(key.body)["key_id"]}}).dump(),
+      auth(admin));
+  REQUIRE(sig.status == 201);
+  TempDir out;
+  json rec = json::parse(sig.body);
+  openssl_checks(rec, sg::cert_pem(ca.cert.get()), out);
+  auto text = openssl({"ts", "-reply", "-in", out / "timestamp.tsr", "-text"});
+  CHECK(text.out.find("1.3.6.1.4.1.99999.7") != std::string::npos);
+  // A TSA certificate without the timeStamping usage is refused at start.
+  sg::Cert plain = sg::issue_signing_cert(ca, tsa_kc.key.get(), "not a tsa", "", t);
+  write_file(d / "tsa.pem", sg::cert_pem(plain.get()));
+  v->stop();
+  auto bad = site.start(false);
+  CHECK(bad->wait_exit() != 0);
+  CHECK_THAT(bad->log(), Catch::Contains("timeStamping"));
+}
