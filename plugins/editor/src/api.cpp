@@ -1,7 +1,11 @@
 #include "api.hpp"
 
+#include <vellum/services/export_v1.h>
+
 #include "common.hpp"
 #include "doc_crypto.hpp"
+#include "export.hpp"
+#include "merge.hpp"
 #include "validate.hpp"
 
 namespace vellum::editor {
@@ -61,7 +65,7 @@ std::optional<std::string> folder_field(const json& body, const char* key) {
   return it->get<std::string>();
 }
 
-const char* const kTypes[] = {"text", "richtext"};
+const char* const kTypes[] = {"text", "richtext", "sheet", "scene"};
 
 bool known_type(const std::string& t) {
   for (const char* k : kTypes)
@@ -106,6 +110,7 @@ void Api::register_routes() {
   route("PUT", "/v1/docs/{id}/versions/{n}/name", "Name a version", &Api::name_version);
   route("POST", "/v1/docs/{id}/versions/{n}/restore", "Restore a version as a new one",
         &Api::restore_version);
+  route("GET", "/v1/docs/{id}/export", "Export a version (html, markdown, csv, svg, json)", &Api::export_doc);
   route("POST", "/v1/docs/{id}/lock", "Acquire or refresh the advisory lock", &Api::lock);
   route("GET", "/v1/docs/{id}/lock", "Who holds the lock", &Api::lock_info);
   route("DELETE", "/v1/docs/{id}/lock", "Release or break the lock", &Api::unlock);
@@ -249,7 +254,8 @@ void Api::create(vellum::Request& req) {
   json body = parse_body(req);
   auto t = body.find("type");
   if (t == body.end() || !t->is_string() || !known_type(*t))
-    throw HttpProblem{422, "'type' must be one of \"text\", \"richtext\"", {{"pointer", "/type"}}};
+    throw HttpProblem{
+        422, "'type' must be one of \"text\", \"richtext\", \"sheet\", \"scene\"", {{"pointer", "/type"}}};
   const std::string type = *t;
   const std::string title = name_field(body, "title", kMaxTitle, "Untitled");
   const bool e2ee = flag(body, "e2ee");
@@ -319,9 +325,10 @@ void Api::save(vellum::Request& req) {
     throw HttpProblem{422, "'base_version' (a version number) is required", {{"pointer", "/base_version"}}};
   const bool force = flag(body, "force");
   const bool release = flag(body, "release_lock");
+  const bool want_merge = flag(body, "merge");
   const std::string type = d.meta["type"];
   std::string content_type;
-  const std::string bytes = content_bytes(type, d.meta.value("e2ee", false), body, &content_type);
+  std::string bytes = content_bytes(type, d.meta.value("e2ee", false), body, &content_type);
   const std::string id = d.meta["id"];
   const uint64_t base = b->get<uint64_t>();
   const Place place = store_.place_of_doc(d.meta);
@@ -333,9 +340,10 @@ void Api::save(vellum::Request& req) {
         423,
         "the document is locked by another user; open it read-only or save with \"force\": true",
         {{"lock", *lock}}};
-  const std::string hash = sha256_hex(bytes);
+  std::string hash = sha256_hex(bytes);
   if (hash != d.meta["content_hash"])
     store_.check_entitlement(d.meta["owner"], "editor.storage", bytes.size());
+  if (type == "scene" && content_type == kJson) check_nodes(req, d.meta, json::parse(bytes), place.resource);
 
   auto txn = host_.begin();
   auto cur = store_.doc(id, &txn);
@@ -344,12 +352,18 @@ void Api::save(vellum::Request& req) {
   const uint64_t current = meta["version"];
   if (meta["trashed"].get<bool>())
     throw HttpProblem{409, "the document is in the trash", {{"current_version", current}}};
+  json extra = json::object();
   // A forced save is last-write-wins: it replaces whatever is current.
-  if (base != current && !force)
-    throw HttpProblem{409,
-                      "base_version " + std::to_string(base) + " is stale; the current version is " +
-                          std::to_string(current),
-                      {{"current_version", current}}};
+  if (base != current && !force) {
+    if (!want_merge)
+      throw HttpProblem{409,
+                        "base_version " + std::to_string(base) + " is stale; the current version is " +
+                            std::to_string(current),
+                        {{"current_version", current}}};
+    bytes = merged(meta, base, bytes, user, &extra);
+    hash = sha256_hex(bytes);
+    if (type == "scene") check_nodes(req, meta, json::parse(bytes), place.resource);
+  }
   if (release && lock && !locked_by_other) txn.erase("lock/" + id);
   if (hash == meta["content_hash"]) {  // save if changed: no new version
     if (release && lock && !locked_by_other) txn.commit();
@@ -358,7 +372,6 @@ void Api::save(vellum::Request& req) {
     req.json(200, out.dump());
     return;
   }
-  json extra = json::object();
   if (force && (locked_by_other || base != current)) extra["forced_over"] = current;
   store_.append_version(txn, meta, cur->kv_version, bytes, content_type, user, extra);
   txn.commit();
@@ -371,7 +384,58 @@ void Api::save(vellum::Request& req) {
   event("editor.document.updated", meta, user);
   json out = store_.public_meta(meta);
   out["changed"] = true;
+  if (extra.contains("merged")) {
+    out["merged"] = extra["merged"];
+    out["content"] = json::parse(bytes);
+  }
   req.json(200, out.dump());
+}
+
+// Three-way merge of a stale save: base = the client's base version, local =
+// the client's content, remote = the current version.
+std::string Api::merged(const json& meta, uint64_t base, const std::string& local, const std::string& user,
+                        json* extra) const {
+  const uint64_t current = meta["version"];
+  if (meta.value("e2ee", false))
+    throw HttpProblem{
+        409, "merge is unavailable for end-to-end encrypted documents", {{"current_version", current}}};
+  if (meta["type"] == "text")
+    throw HttpProblem{409, "merge needs a JSON document type", {{"current_version", current}}};
+  auto bv = store_.version_meta(meta["id"], base);
+  auto rv = store_.version_meta(meta["id"], current);
+  if (!bv || base > current)
+    throw HttpProblem{409,
+                      "the base version no longer exists; reload and reapply your changes",
+                      {{"current_version", current}}};
+  if ((*bv)["content_type"] != kJson || (*rv)["content_type"] != kJson)
+    throw HttpProblem{
+        409, "only JSON versions merge (a realtime snapshot is in between)", {{"current_version", current}}};
+  Prefer prefer = Prefer::kNone;
+  if (store_.config().merge_role_precedence) {
+    // owner > editor: the owner's side wins an overlap; equal ranks conflict.
+    const bool local_owner = user == meta["owner"];
+    const bool remote_owner = (*rv)["author"] == meta["owner"];
+    if (local_owner != remote_owner) prefer = local_owner ? Prefer::kLocal : Prefer::kRemote;
+  }
+  MergeResult m = merge3(json::parse(store_.read_bytes(meta, base)), json::parse(local),
+                         json::parse(store_.read_bytes(meta, current)), prefer);
+  if (!m.conflicts.empty()) {
+    json list = json::array();
+    for (size_t i = 0; i < m.conflicts.size() && i < 100; ++i) list.push_back(conflict_json(m.conflicts[i]));
+    throw HttpProblem{409,
+                      std::to_string(m.conflicts.size()) +
+                          " overlapping change(s); resolve them and save on the current version",
+                      {{"current_version", current}, {"conflicts", list}}};
+  }
+  if (auto p = validate_content(meta["type"], m.merged, store_.config().max_depth))
+    throw HttpProblem{409,
+                      "the merged document is not valid: " + p->message,
+                      {{"current_version", current}, {"pointer", "/content" + p->pointer}}};
+  std::string out = m.merged.dump();
+  if (out.size() > store_.config().max_document_bytes)
+    throw HttpProblem{413, "the merged content exceeds max_document_bytes"};
+  (*extra)["merged"] = {{"base", base}, {"remote", current}, {"resolved", m.resolved}};
+  return out;
 }
 
 void Api::remove(vellum::Request& req) {
@@ -803,6 +867,113 @@ void Api::set_trash(vellum::Request& req, const Kind& k, bool to_trash) {
   if (!k.folder) p["version"] = meta["version"];
   store_.publish(prefix + (to_trash ? "deleted" : "restored"), p);
   req.json(200, view(k, meta).dump());
+}
+
+// ---------------------------------------------------------------- export
+
+void Api::export_doc(vellum::Request& req) {
+  Record d = load_doc(req, "export");
+  const std::string user(req.principal().user_id);
+  const std::string id = d.meta["id"];
+  const std::string type = d.meta["type"];
+  if (d.meta.value("e2ee", false))
+    throw HttpProblem{
+        409, "export is unavailable for end-to-end encrypted documents: the server cannot read them"};
+  const std::string format(req.query_param("format").value_or("json"));
+  uint64_t n = d.meta["version"];
+  if (auto v = req.query_param("version")) {
+    auto p = parse_u64(*v);
+    if (!p || *p == 0) throw HttpProblem{400, "'version' must be a positive integer"};
+    n = *p;
+  }
+  auto ver = store_.version_meta(id, n);
+  if (!ver) throw HttpProblem{404, "no such version"};
+  const std::string ct = (*ver)["content_type"];
+  if (!is_json_type(ct) && ct != kText)
+    throw HttpProblem{409,
+                      "this version is a realtime snapshot (" + ct + "); only JSON and text versions export"};
+  const std::string bytes = store_.read_bytes(d.meta, n);
+  std::string out, out_type, ext;
+  auto unsupported = [&] {
+    return HttpProblem{
+        422, "a " + type + " document does not export as '" + format + "'", {{"pointer", "/format"}}};
+  };
+  if (format == "json") {
+    out = ct == kText ? json(bytes).dump() : bytes;
+    out_type = "application/json", ext = "json";
+  } else if (type == "text") {
+    if (format != "html") throw unsupported();
+    out = "<pre>" + html_escape(bytes) + "</pre>\n", out_type = "text/html; charset=utf-8", ext = "html";
+  } else {
+    const json content = json::parse(bytes);
+    if (type == "richtext" && format == "html") {
+      out = richtext_html(content), out_type = "text/html; charset=utf-8", ext = "html";
+    } else if (type == "richtext" && format == "markdown") {
+      out = richtext_markdown(content), out_type = "text/markdown; charset=utf-8", ext = "md";
+    } else if (type == "sheet" && format == "csv") {
+      auto csv = sheet_csv(content, std::string(req.query_param("sheet").value_or("0")));
+      if (!csv) throw HttpProblem{404, "no such sheet (give ?sheet= a name or a 0-based index)"};
+      out = std::move(*csv), out_type = "text/csv; charset=utf-8", ext = "csv";
+    } else if (type == "scene" && format == "svg") {
+      out = scene_svg(content), out_type = "image/svg+xml", ext = "svg";
+    } else {
+      throw unsupported();
+    }
+  }
+  out = filter_export(req, d.meta, n, format, out_type, out);
+  host_.audit("editor.document.export", store_.place_of_doc(d.meta).resource, VELLUM_OUTCOME_SUCCESS, &req,
+              json({{"format", format}, {"version", n}}).dump());
+  req.set_header("Content-Disposition", "attachment; filename=\"" + id + "." + ext + "\"");
+  req.set_header("X-Content-Type-Options", "nosniff");
+  // An exported HTML or SVG opened from this origin must not run anything.
+  req.set_header("Content-Security-Policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'");
+  req.respond(200, out_type, out);
+}
+
+std::string Api::filter_export(vellum::Request& req, const json& meta, uint64_t version,
+                               const std::string& format, const std::string& content_type,
+                               const std::string& content) const {
+  vellum::Service<vellum_export_filter_v1> f;
+  try {
+    f = host_.acquire<vellum_export_filter_v1>(VELLUM_EXPORT_FILTER_SERVICE, VELLUM_EXPORT_FILTER_MAJOR,
+                                               VELLUM_EXPORT_FILTER_MINOR);
+  } catch (const Error& e) {
+    if (e.status() == VELLUM_ERR_NOT_FOUND) return content;  // no filter installed
+    throw;
+  }
+  const std::string doc = store_.describe(meta).dump();
+  const std::string user(req.principal().user_id);
+  vellum_buffer out{};
+  const vellum_status s =
+      f->filter(f.instance(), vellum::to_c(doc), version, vellum::to_c(format), vellum::to_c(user),
+                vellum::to_c(content_type), vellum::to_bytes(content), &out);
+  if (s == VELLUM_ERR_PERMISSION_DENIED) {
+    std::string why(vellum::to_sv(host_.api()->last_error(host_.self())));
+    host_.api()->free(out.data);
+    host_.audit("editor.document.export", store_.place_of_doc(meta).resource, VELLUM_OUTCOME_DENIED, &req,
+                json({{"format", format}, {"version", version}}).dump());
+    throw HttpProblem{403, "the export was refused" + (why.empty() ? std::string() : ": " + why)};
+  }
+  if (s != VELLUM_OK) {
+    host_.api()->free(out.data);
+    throw Error(VELLUM_ERR_UNAVAILABLE, "the export filter failed");
+  }
+  std::string result(reinterpret_cast<const char*>(out.data), out.size);
+  host_.api()->free(out.data);
+  return result;
+}
+
+// Element-level permissions: every scene node the save adds, removes or
+// changes is checked as ".../document/<d>/node/<n>", so a PDP can grant or
+// deny single nodes (with inheritance from the document).
+void Api::check_nodes(vellum::Request& req, const json& meta, const json& next,
+                      const std::string& resource) const {
+  json before = json::object();
+  if (meta["content_type"] == kJson) before = json::parse(store_.read_bytes(meta, meta["version"]));
+  const std::string owner = meta["owner"];
+  for (const std::string& node : changed_nodes(before, next))
+    if (!host_.authorize(req, "write", resource + "/node/" + node, owner))
+      throw HttpProblem{403, "you may not change this node", {{"pointer", "/content/nodes/" + node}}};
 }
 
 }  // namespace vellum::editor

@@ -57,6 +57,8 @@ class Api {
   void list_docs(vellum::Request& req) { list_owned(req, kDoc); }
   void get(vellum::Request& req);
   void save(vellum::Request& req);
+  std::string merged(const nlohmann::json& meta, uint64_t base, const std::string& local,
+                     const std::string& user, nlohmann::json* extra) const;
   void patch_doc(vellum::Request& req) { rename_move(req, kDoc); }
   void restore(vellum::Request& req) { set_trash(req, kDoc, false); }
   void remove(vellum::Request& req);
@@ -65,6 +67,12 @@ class Api {
   void name_version(vellum::Request& req);
   void restore_version(vellum::Request& req);
   uint64_t version_param(vellum::Request& req) const;
+  void export_doc(vellum::Request& req);
+  void check_nodes(vellum::Request& req, const nlohmann::json& meta, const nlohmann::json& next,
+                   const std::string& resource) const;
+  std::string filter_export(vellum::Request& req, const nlohmann::json& meta, uint64_t version,
+                            const std::string& format, const std::string& content_type,
+                            const std::string& content) const;
   // ---- locks
   void lock(vellum::Request& req);
   void lock_info(vellum::Request& req);

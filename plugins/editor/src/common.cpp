@@ -26,6 +26,19 @@ const char* reason_phrase(int status) {
   }
 }
 
+std::string pointer_escape(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out.push_back(c);
+  }
+  return out;
+}
+
 bool valid_id(std::string_view id) {
   if (id.size() != 32) return false;
   for (char c : id)

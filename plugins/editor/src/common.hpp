@@ -19,6 +19,9 @@ struct HttpProblem {
 
 const char* reason_phrase(int status);
 
+// RFC 6901 escaping of one JSON pointer reference token.
+std::string pointer_escape(const std::string& key);
+
 // 32 lowercase hex digits (document and folder ids).
 bool valid_id(std::string_view id);
 std::string hex(std::string_view bytes);

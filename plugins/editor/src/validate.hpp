@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vellum::editor {
 
@@ -24,6 +25,25 @@ struct Problem {
 //   non-empty) and "marks" (array of objects with a string "type").
 // Nodes nested deeper than max_depth (the doc is depth 1) are refused.
 std::optional<Problem> validate_richtext(const nlohmann::json& doc, uint32_t max_depth);
+
+// A spreadsheet workbook: {"sheets": [{"name", "rows", "cols", "cells":
+// {"A1": {"v": scalar, "f": "=SUM(A1:B2)"}}}]}. Cell keys and the
+// references inside formulas (also Sheet!A1) must lie inside their sheet.
+std::optional<Problem> validate_sheet(const nlohmann::json& workbook);
+
+// A design scene: {"root": id, "nodes": {id: {"type", "parent", "children":
+// [ids], "props": {...}}}}. Parent and children must agree, every node must
+// reach the root through its parents, and a cycle is refused.
+std::optional<Problem> validate_scene(const nlohmann::json& scene);
+
+// Ids of scene nodes added, removed or changed between two scenes (for
+// element-level authorization).
+std::vector<std::string> changed_nodes(const nlohmann::json& before, const nlohmann::json& after);
+
+struct CellRef {
+  uint64_t col, row;  // 1-based
+};
+std::optional<CellRef> cell_ref(std::string_view a1);
 
 // Dispatches on the document type ("richtext", "sheet", "scene"); text
 // content is a plain string and never reaches here.

@@ -129,7 +129,8 @@ TEST_CASE("bad input gets clear 4xx answers", "[editor][http]") {
   Api a;
   a.problem("POST", "/v1/docs", a.bob, "{not json", 400);
   a.problem("POST", "/v1/docs", a.bob, "{\"type\":\"text\",\"content\":\"\xff\xfe\"}", 400);
-  auto t = a.problem("POST", "/v1/docs", a.bob, json({{"type", "sheet"}, {"content", "x"}}).dump(), 422);
+  auto t =
+      a.problem("POST", "/v1/docs", a.bob, json({{"type", "spreadsheet"}, {"content", "x"}}).dump(), 422);
   CHECK(t["pointer"] == "/type");
   json bad = richtext("ok");
   bad["content"][0]["content"].push_back({{"type", "text"}});
