@@ -105,12 +105,14 @@ struct Server::Doc {
     vellum_conn_id conn = 0;
   };
   std::map<uint64_t, Presence> awareness;
-  struct Queued {
-    std::string update;
-    vellum_conn_id from = 0;
-  };
-  std::vector<Queued> queue;  // accepted, waiting for the group commit
-  bool committing = false;
+  uint32_t inflight = 0;  // queued for the group commit, under Server::mu_
+};
+
+struct Server::Queued {
+  std::shared_ptr<Doc> doc;
+  uint64_t seq = 0;
+  std::string update;
+  vellum_conn_id from = 0;
 };
 
 struct Server::Conn {
@@ -325,45 +327,70 @@ void Server::on_open(vellum_conn_id conn, vellum::Request& req) {
   }
 }
 
-void Server::apply(Doc& d, std::unique_lock<std::mutex>& lock, vellum_conn_id conn, std::string_view update) {
-  d.queue.push_back({std::string(update), conn});
-  if (d.committing) return;  // the thread committing now takes it in its next batch
-  // Group commit: one transaction (one fsync) for everything that arrived
-  // while the previous one was being written. Each update is durable before
-  // anyone else sees it; per-connection order is kept (FIFO).
-  d.committing = true;
-  while (!d.queue.empty()) {
-    std::vector<Doc::Queued> batch;
-    batch.swap(d.queue);
-    const uint64_t first = d.next_seq;
-    d.next_seq += batch.size();
-    lock.unlock();
-    bool stored = false;
-    try {
-      auto txn = host_.begin();
-      for (size_t i = 0; i < batch.size(); ++i)
-        txn.put(log_key(d.id, first + i), batch[i].update, VELLUM_VERSION_ABSENT);
-      txn.commit();
-      stored = true;
-    } catch (const Error& e) {
-      host_.error(std::string("collab: cannot store updates: ") + e.what());
-    }
-    lock.lock();
+void Server::enqueue(Queued q) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++q.doc->inflight;  // keeps the document open until its updates are relayed
+  }
+  std::unique_lock<std::mutex> l(qmu_);
+  queue_.push_back(std::move(q));
+  if (committing_) return;  // the thread committing now takes it in its next batch
+  // Group commit across documents: the host has one writer, so one
+  // transaction (one fsync) carries everything that arrived while the
+  // previous one was written. Each update is durable before anyone else sees
+  // it; per connection the order is kept (FIFO).
+  committing_ = true;
+  while (!queue_.empty()) {
+    std::vector<Queued> batch;
+    batch.swap(queue_);
+    l.unlock();
+    commit(batch);
+    l.lock();
+  }
+  committing_ = false;
+}
+
+void Server::commit(std::vector<Queued>& batch) {
+  bool stored = false;
+  try {
+    auto txn = host_.begin();
+    for (auto& q : batch) txn.put(log_key(q.doc->id, q.seq), q.update, VELLUM_VERSION_ABSENT);
+    txn.commit();
+    stored = true;
+  } catch (const Error& e) {
+    host_.error(std::string("collab: cannot store updates: ") + e.what());
+  }
+  std::vector<std::shared_ptr<Doc>> touched;
+  for (auto& q : batch) {
+    Doc& d = *q.doc;
     if (!stored) {
-      // Their senders resend what we lack when they reconnect (sync step 1).
-      for (auto& q : batch) host_.close(q.from, kCloseStorage, "the update could not be stored");
-      continue;
-    }
-    d.log_entries += batch.size();
-    for (auto& q : batch) {
+      // The sender resends what we lack when it reconnects (sync step 1).
+      host_.close(q.from, kCloseStorage, "the update could not be stored");
+    } else {
+      std::lock_guard<std::mutex> l(d.mu);
+      ++d.log_entries;
       host_.broadcast(d.id, sync_update(q.update), true, q.from);
       d.pending.push_back(std::move(q.update));
     }
-    m_updates_.record(static_cast<double>(batch.size()));
-    if (d.pending.size() >= kFoldPendingAfter) (void)current_state(d);
-    if (d.log_entries >= cfg_.compact_after_updates) compact(d);
+    if (touched.empty() || touched.back() != q.doc) touched.push_back(q.doc);
   }
-  d.committing = false;
+  if (stored) m_updates_.record(static_cast<double>(batch.size()));
+  // Only now is every committed row of these documents in memory, so a
+  // compaction cannot drop one.
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (auto& d : touched) {
+    std::lock_guard<std::mutex> l(d->mu);
+    if (d->pending.size() >= kFoldPendingAfter) (void)current_state(*d);
+    if (d->log_entries >= cfg_.compact_after_updates) compact(*d);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& q : batch) {
+    if (--q.doc->inflight == 0 && q.doc->refs == 0) {
+      auto it = open_docs_.find(q.doc->id);
+      if (it != open_docs_.end() && it->second == q.doc) open_docs_.erase(it);
+    }
+  }
 }
 
 void Server::on_message(vellum_conn_id conn, bool, std::string_view data) {
@@ -403,19 +430,23 @@ void Server::on_message(vellum_conn_id conn, bool, std::string_view data) {
       host_.send(conn, sync_step2(answer));
     } else if (m.type == kSync) {
       const Update u = decode_update(m.payload);  // validated before anything is stored
-      std::unique_lock<std::mutex> l(d.mu);
-      const bool writer = c->can_write;
-      if (!writer || m.sync_type == kSyncStep2) {
-        // A sync step 2 after a reconnect usually repeats what we have:
-        // neither store it nor refuse a viewer for it.
-        const Update state = decode_update(current_state(d));
-        if (adds_nothing(u, state_vector(state), state.ds)) return;
+      uint64_t seq = 0;
+      {
+        std::lock_guard<std::mutex> l(d.mu);
+        const bool writer = c->can_write;
+        if (!writer || m.sync_type == kSyncStep2) {
+          // A sync step 2 after a reconnect usually repeats what we have:
+          // neither store it nor refuse a viewer for it.
+          const Update state = decode_update(current_state(d));
+          if (adds_nothing(u, state_vector(state), state.ds)) return;
+        }
+        if (!writer) {
+          host_.send(conn, permission_denied("read-only: you may not edit this document"));
+          return;
+        }
+        seq = d.next_seq++;
       }
-      if (!writer) {
-        host_.send(conn, permission_denied("read-only: you may not edit this document"));
-        return;
-      }
-      apply(d, l, conn, m.payload);
+      enqueue(Queued{c->doc, seq, std::string(m.payload), conn});
     } else if (m.type == kAwareness) {
       const auto entries = parse_awareness(m.payload);
       {
@@ -481,7 +512,7 @@ void Server::on_close(vellum_conn_id conn) {
   }
   if (!gone.empty()) host_.broadcast(d.id, awareness_message(encode_awareness(gone)));
   std::lock_guard<std::mutex> l(mu_);
-  if (--c->doc->refs == 0) {
+  if (--c->doc->refs == 0 && c->doc->inflight == 0) {
     auto it = open_docs_.find(c->doc_id);
     if (it != open_docs_.end() && it->second == c->doc) open_docs_.erase(it);
   }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "doc_directory.hpp"
 
@@ -66,7 +67,9 @@ class Server {
 
   // may_compact: only for a document registered as open (its only writer).
   void load(Doc& d, bool may_compact);
-  void apply(Doc& d, std::unique_lock<std::mutex>& lock, vellum_conn_id conn, std::string_view update);
+  struct Queued;
+  void enqueue(Queued q);
+  void commit(std::vector<Queued>& batch);
   void compact(Doc& d);
   std::string current_state(Doc& d);
   std::string state_of(const std::string& id);  // open or not
@@ -79,6 +82,9 @@ class Server {
   std::map<std::string, std::shared_ptr<Doc>> open_docs_;
   std::map<vellum_conn_id, std::shared_ptr<Conn>> conns_;
   std::map<std::string, uint32_t> per_user_;
+  std::mutex qmu_;  // guards queue_ and committing_; never held with another lock
+  std::vector<Queued> queue_;
+  bool committing_ = false;
   vellum::Handle sharing_sub_, trash_sub_;
   vellum::Host::Metric m_updates_, m_connections_, m_compactions_;
 };
