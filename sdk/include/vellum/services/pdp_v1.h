@@ -16,7 +16,8 @@ extern "C" {
 
 #define VELLUM_PDP_SERVICE "pdp"
 #define VELLUM_PDP_MAJOR 1
-#define VELLUM_PDP_MINOR 0
+/* Minor history: 0 — decide; 1 — decide_ex (decision with obligations). */
+#define VELLUM_PDP_MINOR 1
 
 typedef struct vellum_pdp_v1 {
   uint32_t struct_size;
@@ -29,6 +30,19 @@ typedef struct vellum_pdp_v1 {
    *   and per realtime message). */
   vellum_status (*decide)(void* instance, const vellum_principal_v1* who, vellum_str action,
                           vellum_str resource, vellum_str owner_user_id);
+
+  /* ---- minor 1 (check struct_size / the provider's minor before use) ---- */
+  /* The same decision as decide, plus what comes with it. *out_json (may be
+   * NULL) receives {"decision": "permit"|"deny", "reason": "...",
+   * "obligations": [{"type": "watermark", "level": "visible"},
+   * {"type": "log", "level": "high"}, {"type": "require_mfa", "max_age_s": 300}]}
+   * on OK and on PERMISSION_DENIED; callers must honour the obligations of a
+   * permit (watermark exports, log at high level). See docs/sharing.md.
+   * OWNERSHIP: inputs borrowed; out_json->data allocated with host->alloc,
+   *   the caller frees it with host->free.
+   * THREADS: any, concurrently; does not block on I/O. */
+  vellum_status (*decide_ex)(void* instance, const vellum_principal_v1* who, vellum_str action,
+                             vellum_str resource, vellum_str owner_user_id, vellum_buffer* out_json);
 } vellum_pdp_v1;
 
 #ifdef __cplusplus

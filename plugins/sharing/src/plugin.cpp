@@ -1,0 +1,1195 @@
+// The sharing plugin: the host's policy decision point ("pdp" service) and
+// the APIs that feed it — grants, ABAC policies, attributes, share links,
+// delegation, elevation and break-glass. Everything the PDP needs is compiled
+// in memory (engine.hpp) from this plugin's storage at start and updated on
+// each change; decisions never touch storage. See ../README.md.
+#include <vellum/sdk.hpp>
+#include <vellum/services/pdp_v1.h>
+
+#include <argon2.h>
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine.hpp"
+
+namespace {
+
+using nlohmann::json;
+using vellum::Error;
+namespace sh = vellum::sharing;
+
+struct HttpProblem {
+  int status;
+  std::string detail;
+  json extra = json::object();
+};
+
+const char* reason(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 422:
+      return "Unprocessable Content";
+    case 423:
+      return "Locked";
+    case 429:
+      return "Too Many Requests";
+    default:
+      return "Internal Server Error";
+  }
+}
+
+std::string hex(std::string_view bytes) {
+  static const char* h = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(h[c >> 4]);
+    out.push_back(h[c & 15]);
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view s) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  return hex(std::string_view(reinterpret_cast<const char*>(d), sizeof d));
+}
+
+std::string b64url(std::string_view raw) {
+  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
+  out.resize(static_cast<size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return out;
+}
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+struct Config {
+  sh::Combining combining = sh::Combining::DenyOverrides;
+  json roles = json::array();
+  int link_max_failures = 5;
+  int64_t link_lock_seconds = 900;
+  int64_t link_delay_base_ms = 1000;  // progressive delay: base * 2^(failures-1), at most 60 s
+  int64_t mfa_fresh_seconds = 300;
+  int64_t elevation_max_seconds = 8 * 3600;
+  std::map<std::string, int> break_glass_approvals{{"default", 2}};
+};
+
+Config parse_config(std::string_view text) {
+  Config c;
+  if (text.empty()) return c;
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception&) {
+    throw Error(VELLUM_ERR_INVALID_ARGUMENT, "sharing config is not valid JSON");
+  }
+  if (j.is_null()) return c;
+  if (!j.is_object()) throw Error(VELLUM_ERR_INVALID_ARGUMENT, "sharing config must be a table");
+  auto int_in = [](const json& v, const std::string& k, int64_t lo, int64_t hi) {
+    if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      throw Error(VELLUM_ERR_INVALID_ARGUMENT, "sharing: '" + k + "' must be an integer in " +
+                                                   std::to_string(lo) + ".." + std::to_string(hi));
+    return v.get<int64_t>();
+  };
+  for (const auto& [k, v] : j.items()) {
+    if (k == "combining") {
+      auto cm = v.is_string() ? sh::parse_combining(v.get<std::string>()) : std::nullopt;
+      if (!cm)
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT,
+                    "sharing: 'combining' must be deny-overrides, permit-overrides or first-applicable");
+      c.combining = *cm;
+    } else if (k == "roles") {
+      if (!v.is_array())
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT, "sharing: 'roles' must be an array of tables");
+      sh::Roles r;
+      try {
+        for (const auto& spec : v) r.add_custom(spec);
+      } catch (const sh::BadInput& e) {
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT, std::string("sharing: roles: ") + e.what());
+      }
+      c.roles = v;
+    } else if (k == "link_max_failures") {
+      c.link_max_failures = static_cast<int>(int_in(v, k, 1, 1000));
+    } else if (k == "link_lock_seconds") {
+      c.link_lock_seconds = int_in(v, k, 1, 86400 * 30);
+    } else if (k == "link_delay_base_ms") {
+      c.link_delay_base_ms = int_in(v, k, 0, 60000);
+    } else if (k == "mfa_fresh_seconds") {
+      c.mfa_fresh_seconds = int_in(v, k, 10, 86400);
+    } else if (k == "elevation_max_seconds") {
+      c.elevation_max_seconds = int_in(v, k, 60, 86400 * 7);
+    } else if (k == "break_glass_approvals") {
+      if (!v.is_object())
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT, "sharing: 'break_glass_approvals' must be a table");
+      for (const auto& [cls, n] : v.items())
+        c.break_glass_approvals[cls] = static_cast<int>(int_in(n, "break_glass_approvals." + cls, 1, 20));
+    } else {
+      throw Error(VELLUM_ERR_INVALID_ARGUMENT, "sharing: unknown config key '" + k + "'");
+    }
+  }
+  return c;
+}
+
+sh::Roles make_roles(const Config& c) {
+  sh::Roles r;
+  for (const auto& spec : c.roles) r.add_custom(spec);
+  return r;
+}
+
+// Argon2id with OWASP's second recommended parameter set (19 MiB, t=2, p=1).
+std::string hash_password(const std::string& pw, const std::string& salt) {
+  char out[256];
+  int rc =
+      argon2id_hash_encoded(2, 19456, 1, pw.data(), pw.size(), salt.data(), salt.size(), 32, out, sizeof out);
+  if (rc != ARGON2_OK) throw Error(VELLUM_ERR_INTERNAL, "argon2id failed");
+  return out;
+}
+bool verify_password(const std::string& encoded, const std::string& pw) {
+  return argon2id_verify(encoded.c_str(), pw.data(), pw.size()) == ARGON2_OK;
+}
+
+class Sharing : public vellum::Plugin {
+ public:
+  static constexpr const char* kName = "sharing";
+  static constexpr const char* kVersion = "0.1.0";
+  static constexpr const char* kDescription =
+      "Policy decision point: roles, grants, ABAC policies, share links, delegation, elevation, break-glass";
+  static constexpr const char* kProvides[] = {VELLUM_PDP_SERVICE, nullptr};
+  static constexpr uint32_t kMinMinor = 2;
+
+  static void validate(std::string_view config) { (void)parse_config(config); }
+
+  Sharing(vellum::Host& host, std::string_view config)
+      : Plugin(host), cfg_(parse_config(config)), engine_(make_roles(cfg_)) {
+    engine_.set_combining(cfg_.combining);
+    vtable_.struct_size = sizeof vtable_;
+    vtable_.decide = &Sharing::c_decide;
+    vtable_.decide_ex = &Sharing::decide_into;
+    host.provide(VELLUM_PDP_SERVICE, VELLUM_PDP_MAJOR, VELLUM_PDP_MINOR, &vtable_, this);
+  }
+
+  void start() override {
+    load();
+    subs_.push_back(host().subscribe("editor.document.created", [this](std::string_view, std::string_view p) {
+      // Documents are owned by their creator; remembering it lets the
+      // sharing routes check "share" on a document the editor owns.
+      json j = json::parse(p);
+      if (!j.contains("id") || !j.contains("owner")) return;
+      const std::string res = "document/" + j["id"].get<std::string>();
+      host().put("o/" + res, j["owner"].get<std::string>());
+      engine_.set_owner(res, j["owner"]);
+    }));
+    // grants
+    route("POST", "/v1/sharing/grants", "Grant, deny or exclude a subject on a resource",
+          [this](vellum::Request& r) { create_grant(r); });
+    route("GET", "/v1/sharing/grants", "Grants on one resource",
+          [this](vellum::Request& r) { list_grants(r); });
+    route("DELETE", "/v1/sharing/grants/{id}", "Remove a grant",
+          [this](vellum::Request& r) { delete_grant(r); });
+    route("POST", "/v1/sharing/bulk", "Share one resource with many subjects (per-entry results)",
+          [this](vellum::Request& r) { bulk(r); });
+    // policies and attributes
+    route("PUT", "/v1/sharing/policies/{id}", "Create or replace an ABAC policy",
+          [this](vellum::Request& r) { put_policy(r); });
+    route("GET", "/v1/sharing/policies", "List ABAC policies",
+          [this](vellum::Request& r) { list_policies(r); });
+    route("DELETE", "/v1/sharing/policies/{id}", "Delete an ABAC policy",
+          [this](vellum::Request& r) { delete_policy(r); });
+    route("PUT", "/v1/sharing/settings", "Set the combining algorithm",
+          [this](vellum::Request& r) { put_settings(r); });
+    route("PUT", "/v1/sharing/users/{id}", "Set a user's email and groups",
+          [this](vellum::Request& r) { put_user(r); });
+    route("PUT", "/v1/sharing/classifications", "Set a resource's classification tags",
+          [this](vellum::Request& r) { put_classification(r); });
+    route("GET", "/v1/sharing/explain", "Why may (or may not) a user do an action on a resource",
+          [this](vellum::Request& r) { explain(r); });
+    // share links
+    route("POST", "/v1/sharing/links", "Create a share link (the token is shown once)",
+          [this](vellum::Request& r) { create_link(r); });
+    route("GET", "/v1/sharing/links", "Share links of a resource",
+          [this](vellum::Request& r) { list_links(r); });
+    route("PATCH", "/v1/sharing/links/{id}", "Change a share link (applies at once)",
+          [this](vellum::Request& r) { patch_link(r); });
+    route("DELETE", "/v1/sharing/links/{id}", "Revoke a share link and its guest sessions",
+          [this](vellum::Request& r) { revoke_link(r); });
+    route("GET", "/v1/sharing/links/{id}/uses", "Who redeemed a link, when, from where (hashed)",
+          [this](vellum::Request& r) { link_uses(r); });
+    route(
+        "POST", "/v1/sharing/links/redeem", "Redeem a share link for a guest session",
+        [this](vellum::Request& r) { redeem(r); }, VELLUM_ROUTE_PUBLIC);
+    // delegation, elevation, break-glass
+    route("POST", "/v1/sharing/delegations", "Delegate some of your permissions",
+          [this](vellum::Request& r) { delegate(r); });
+    route("DELETE", "/v1/sharing/delegations/{id}", "Withdraw a delegation",
+          [this](vellum::Request& r) { undelegate(r); });
+    route("POST", "/v1/sharing/elevations", "Request temporary elevation (fresh MFA, a justification)",
+          [this](vellum::Request& r) { request_elevation(r); });
+    route("POST", "/v1/sharing/elevations/{id}/approve", "Approve an elevation (the named approver)",
+          [this](vellum::Request& r) { decide_elevation(r, true); });
+    route("POST", "/v1/sharing/elevations/{id}/deny", "Deny an elevation (the named approver)",
+          [this](vellum::Request& r) { decide_elevation(r, false); });
+    route("POST", "/v1/sharing/break-glass", "Request emergency access",
+          [this](vellum::Request& r) { request_break_glass(r); });
+    route("POST", "/v1/sharing/break-glass/{id}/approve", "Approve emergency access (administrators)",
+          [this](vellum::Request& r) { approve_break_glass(r); });
+    route("POST", "/v1/sharing/break-glass/{id}/justification", "Justify emergency access (within 24 h)",
+          [this](vellum::Request& r) { justify_break_glass(r); });
+    route("GET", "/v1/sharing/break-glass", "List emergency accesses (administrators)",
+          [this](vellum::Request& r) { list_break_glass(r); });
+  }
+
+  void stop() override { subs_.clear(); }
+
+ private:
+  // ---- the PDP service
+  static sh::Query query_of(const vellum_principal_v1* who, vellum_str action, vellum_str resource,
+                            vellum_str owner, int64_t now) {
+    sh::Query q;
+    q.user_id = vellum::to_sv(who->user_id);
+    q.scopes = vellum::to_sv(who->scopes);
+    q.client_ip = vellum::to_sv(who->client_ip);
+    q.user_agent = vellum::to_sv(who->user_agent);
+    q.mfa_verified_at_ms = who->mfa_verified_at_ms;
+    q.action = vellum::to_sv(action);
+    q.resource = vellum::to_sv(resource);
+    q.owner = vellum::to_sv(owner);
+    q.now_ms = now;
+    return q;
+  }
+  sh::Decision decide_for(const vellum_principal_v1* who, vellum_str action, vellum_str resource,
+                          vellum_str owner) const {
+    if (!who || !who->authenticated) return sh::Decision{false, "unauthenticated", json()};
+    sh::Decision d = engine_.decide(query_of(who, action, resource, owner, host().now_ms()));
+    for (const auto& o : d.obligations)
+      if (o["type"] == "log" && o["level"] == "high") {
+        // Logged without the principal's secrets: user id, action, resource.
+        host().warn("high-level access: " + std::string(vellum::to_sv(who->user_id)) + " " +
+                    std::string(vellum::to_sv(action)) + " " + std::string(vellum::to_sv(resource)) + " -> " +
+                    (d.permit ? "permit" : "deny"));
+        break;
+      }
+    return d;
+  }
+  // Both service entry points: out_json (decide_ex) may be null.
+  static vellum_status decide_into(void* inst, const vellum_principal_v1* who, vellum_str action,
+                                   vellum_str resource, vellum_str owner, vellum_buffer* out_json) noexcept {
+    auto* self = static_cast<Sharing*>(inst);
+    return vellum::detail::guarded(self->host().api(), self->host().self(), [&] {
+      sh::Decision d = self->decide_for(who, action, resource, owner);
+      if (out_json) {
+        const std::string s = json({{"decision", d.permit ? "permit" : "deny"},
+                                    {"reason", d.reason},
+                                    {"obligations", d.obligations.is_null() ? json::array() : d.obligations}})
+                                  .dump();
+        auto* p = static_cast<uint8_t*>(self->host().api()->alloc(s.size()));
+        if (!p) return VELLUM_ERR_INTERNAL;
+        std::memcpy(p, s.data(), s.size());
+        *out_json = vellum_buffer{p, s.size()};
+      }
+      if (d.permit) return VELLUM_OK;
+      self->host().api()->set_error(self->host().self(), vellum::to_c(d.reason));
+      return VELLUM_ERR_PERMISSION_DENIED;
+    });
+  }
+  static vellum_status c_decide(void* inst, const vellum_principal_v1* who, vellum_str action,
+                                vellum_str resource, vellum_str owner) noexcept {
+    return decide_into(inst, who, action, resource, owner, nullptr);
+  }
+
+  // ---- plumbing
+  template <class F>
+  void route(const char* method, const char* path, const char* summary, F&& f, uint32_t flags = 0) {
+    host().route(
+        method, path,
+        [this, f = std::forward<F>(f)](vellum::Request& req) {
+          try {
+            f(req);
+          } catch (const HttpProblem& p) {
+            respond_problem(req, p);
+          } catch (const sh::BadInput& e) {
+            respond_problem(req, HttpProblem{422, e.what(), {{"pointer", e.pointer}}});
+          }
+        },
+        flags, summary);
+  }
+  static void respond_problem(vellum::Request& req, const HttpProblem& p) {
+    json body = p.extra;
+    body["type"] = "about:blank";
+    body["title"] = reason(p.status);
+    body["status"] = p.status;
+    body["detail"] = p.detail;
+    req.respond(static_cast<uint16_t>(p.status), "application/problem+json", body.dump());
+  }
+  static json body_of(vellum::Request& req) {
+    if (req.body().size() > 1 << 20) throw HttpProblem{413, "request body too large"};
+    try {
+      json j = json::parse(req.body());
+      if (!j.is_object()) throw HttpProblem{400, "the body must be a JSON object"};
+      return j;
+    } catch (const json::exception&) {
+      throw HttpProblem{400, "the body is not valid JSON"};
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> scan_all(const std::string& prefix) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::string start;
+    for (;;) {
+      vellum::Host::ScanOptions o;
+      o.prefix = prefix;
+      o.start = start;
+      o.limit = 1000;
+      size_t before = out.size();
+      const bool more = host().scan(o, [&](std::string_view k, std::string_view v, uint64_t) {
+        out.emplace_back(std::string(k), std::string(v));
+        return true;
+      });
+      if (!more || out.size() == before) return out;
+      start = out.back().first + std::string(1, '\0');
+    }
+  }
+  std::string new_id() const { return hex(host().random(16)); }
+  static bool is_admin(const vellum::Principal& p) {
+    return sh::has_scope(p.scopes, "admin") && !p.is_guest();
+  }
+
+  void changed(const std::string& resource, const std::vector<std::string>& subjects = {}) const {
+    host().publish("sharing.changed", json({{"resource", resource}, {"subjects", subjects}}).dump());
+  }
+  void audit(vellum::Request& req, const std::string& action, const std::string& resource, json details = {},
+             int32_t outcome = VELLUM_OUTCOME_SUCCESS) const {
+    host().audit(action, resource, outcome, &req, details.is_null() ? std::string() : details.dump());
+  }
+
+  sh::Query query_for(const vellum::Principal& p, std::string_view action, std::string_view resource,
+                      std::string_view owner) const {
+    sh::Query q;
+    q.user_id = p.user_id;
+    q.scopes = p.scopes;
+    q.client_ip = p.client_ip;
+    q.user_agent = p.user_agent;
+    q.mfa_verified_at_ms = p.mfa_verified_at_ms;
+    q.action = action;
+    q.resource = resource;
+    q.owner = owner;
+    q.now_ms = host().now_ms();
+    return q;
+  }
+
+  // The caller may change sharing on resource: administrators always (and
+  // audited as such); others need `action` there through the PDP, and can
+  // hand out only actions they hold themselves.
+  void require_may(vellum::Request& req, const std::string& resource, const char* action,
+                   sh::ActionMask handing_out = 0) const {
+    const auto p = req.principal();
+    if (p.is_guest()) throw HttpProblem{403, "guests cannot change sharing"};
+    if (is_admin(p)) return;
+    const std::string owner = engine_.owner_of(resource);
+    if (!host().authorize(req, action, resource, owner))
+      throw HttpProblem{403, std::string("you may not ") + action + " " + resource};
+    if (handing_out) {
+      const sh::ActionMask held = engine_.rbac_actions(query_for(p, action, resource, owner));
+      if ((handing_out & held) != handing_out)
+        throw HttpProblem{403,
+                          "you cannot hand out actions you do not hold",
+                          {{"missing", sh::mask_to_json(handing_out & ~held)}}};
+    }
+  }
+  void require_admin(vellum::Request& req) const {
+    if (!is_admin(req.principal())) throw HttpProblem{403, "only administrators may do this"};
+  }
+  static std::string resource_param(vellum::Request& req) {
+    std::string r(req.query_param("resource").value_or(""));
+    if (!sh::valid_resource(r)) throw HttpProblem{400, "'resource' must be a resource path"};
+    return r;
+  }
+
+  // ---- load everything at start
+  void load() {
+    if (auto s = host().get("settings")) {
+      json j = json::parse(s->data);
+      if (auto c = sh::parse_combining(j.value("combining", ""))) engine_.set_combining(*c);
+    }
+    for (auto& [k, v] : scan_all("g/"))
+      engine_.put_grant(sh::Grant::from_json(json::parse(v), engine_.roles()));
+    for (auto& [k, v] : scan_all("p/"))
+      engine_.put_policy(sh::Policy::from_json(json::parse(v), engine_.roles()));
+    for (auto& [k, v] : scan_all("u/")) {
+      json j = json::parse(v);
+      engine_.set_user(k.substr(2), {j.value("email", ""), j.value("groups", std::vector<std::string>{})});
+    }
+    for (auto& [k, v] : scan_all("c/")) engine_.set_classification(k.substr(2), json::parse(v));
+    for (auto& [k, v] : scan_all("o/")) engine_.set_owner(k.substr(2), v);
+    for (auto& [k, v] : scan_all("l/")) engine_.put_link(link_grant(json::parse(v)));
+    for (auto& [k, v] : scan_all("d/")) engine_.put_delegation(delegation_of(json::parse(v)));
+    for (auto& [k, v] : scan_all("e/")) engine_.put_elevation(elevation_of(json::parse(v)));
+    for (auto& [k, v] : scan_all("b/")) engine_.put_break_glass(break_glass_of(json::parse(v)));
+    host().info("sharing: " + std::to_string(engine_.grant_count()) + " grants loaded");
+  }
+
+  // ---- grants
+  sh::Grant parse_grant(const json& body, const std::string& actor) const {
+    json j = body;
+    for (const char* k : {"id", "created_by", "created_ms"}) j.erase(k);
+    sh::Grant g = sh::Grant::from_json(j, engine_.roles());
+    g.id = new_id();
+    g.created_by = actor;
+    g.created_ms = host().now_ms();
+    if (g.expires_ms && g.expires_ms <= g.created_ms)
+      throw sh::BadInput("'expires_ms' is in the past", "/expires_ms");
+    return g;
+  }
+  sh::ActionMask handed_out(const sh::Grant& g) const {
+    return g.effect == "allow" ? engine_.roles().find(g.role)->actions : 0;
+  }
+  json store_grant(vellum::Request& req, const sh::Grant& g) {
+    require_may(req, g.resource, g.effect == "allow" ? "share" : "manage", handed_out(g));
+    host().put("g/" + g.id, g.to_json().dump(), VELLUM_VERSION_ABSENT);
+    engine_.put_grant(g);
+    audit(req, "sharing.grant.create", g.resource,
+          {{"grant", g.id}, {"subject", g.subject}, {"effect", g.effect}, {"role", g.role}});
+    changed(g.resource, {g.subject});
+    return g.to_json();
+  }
+  void create_grant(vellum::Request& req) {
+    json body = body_of(req);
+    sh::Grant g = parse_grant(body, std::string(req.principal().user_id));
+    req.json(201, store_grant(req, g).dump());
+  }
+  void list_grants(vellum::Request& req) {
+    const std::string res = resource_param(req);
+    require_may(req, res, "share");
+    json items = json::array();
+    for (const auto& g : engine_.grants_on(res)) items.push_back(g.to_json());
+    req.json(200, json({{"items", items}}).dump());
+  }
+  void delete_grant(vellum::Request& req) {
+    const std::string id(req.param("id").value_or(""));
+    auto g = valid_id(id) ? engine_.grant(id) : std::nullopt;
+    if (!g) throw HttpProblem{404, "no such grant"};
+    require_may(req, g->resource, g->effect == "allow" ? "share" : "manage");
+    host().erase("g/" + id);
+    engine_.remove_grant(id);
+    audit(req, "sharing.grant.delete", g->resource, {{"grant", id}, {"subject", g->subject}});
+    changed(g->resource, {g->subject});
+    req.json(200, g->to_json().dump());
+  }
+  void bulk(vellum::Request& req) {
+    json body = body_of(req);
+    auto entries = body.find("entries");
+    if (entries == body.end() || !entries->is_array() || entries->empty() || entries->size() > 1000)
+      throw HttpProblem{422, "'entries' must be an array of 1..1000 grants", {{"pointer", "/entries"}}};
+    const std::string actor(req.principal().user_id);
+    json results = json::array();
+    size_t ok = 0;
+    for (size_t i = 0; i < entries->size(); ++i) {
+      json e = (*entries)[i];
+      if (e.is_object()) {
+        // Entry fields default from the top level (one resource, one role).
+        for (const char* k : {"resource", "role", "effect", "expires_ms"})
+          if (!e.contains(k) && body.contains(k)) e[k] = body[k];
+      }
+      try {
+        sh::Grant g = parse_grant(e, actor);
+        json stored = store_grant(req, g);
+        results.push_back({{"index", i}, {"status", 201}, {"grant", stored}});
+        ++ok;
+      } catch (const sh::BadInput& ex) {
+        results.push_back({{"index", i}, {"status", 422}, {"detail", ex.what()}, {"pointer", ex.pointer}});
+      } catch (const HttpProblem& p) {
+        results.push_back({{"index", i}, {"status", p.status}, {"detail", p.detail}});
+      }
+    }
+    req.json(ok == entries->size() ? 201 : 207, json({{"results", results}, {"succeeded", ok}}).dump());
+  }
+
+  // ---- policies, settings, attributes
+  void put_policy(vellum::Request& req) {
+    require_admin(req);
+    const std::string id(req.param("id").value_or(""));
+    if (!valid_id(id)) throw HttpProblem{400, "policy ids are 1..64 characters of [A-Za-z0-9._-]"};
+    json body = body_of(req);
+    body["id"] = id;
+    sh::Policy p = sh::Policy::from_json(body, engine_.roles());
+    const bool existed = host().get("p/" + id).has_value();
+    host().put("p/" + id, body.dump());
+    engine_.put_policy(p);
+    audit(req, "sharing.policy.put", p.resource, {{"policy", id}, {"effect", p.effect}});
+    changed(p.resource);
+    req.json(existed ? 200 : 201, body.dump());
+  }
+  void list_policies(vellum::Request& req) {
+    require_admin(req);
+    json items = json::array();
+    for (const auto& p : engine_.policies()) items.push_back(p.source);
+    req.json(200, json({{"items", items}, {"algorithm", sh::combining_name(engine_.combining())}}).dump());
+  }
+  void delete_policy(vellum::Request& req) {
+    require_admin(req);
+    const std::string id(req.param("id").value_or(""));
+    if (!valid_id(id) || !engine_.remove_policy(id)) throw HttpProblem{404, "no such policy"};
+    host().erase("p/" + id);
+    audit(req, "sharing.policy.delete", "", {{"policy", id}});
+    changed("");
+    req.json(200, json({{"id", id}, {"deleted", true}}).dump());
+  }
+  void put_settings(vellum::Request& req) {
+    require_admin(req);
+    json body = body_of(req);
+    auto c = body.find("combining");
+    auto alg = c != body.end() && c->is_string() ? sh::parse_combining(c->get<std::string>()) : std::nullopt;
+    if (!alg || body.size() != 1)
+      throw HttpProblem{422,
+                        "'combining' must be deny-overrides, permit-overrides or first-applicable",
+                        {{"pointer", "/combining"}}};
+    host().put("settings", body.dump());
+    engine_.set_combining(*alg);
+    audit(req, "sharing.settings.put", "", body);
+    changed("");
+    req.json(200, body.dump());
+  }
+  void put_user(vellum::Request& req) {
+    require_admin(req);
+    const std::string id(req.param("id").value_or(""));
+    if (!valid_id(id)) throw HttpProblem{400, "invalid user id"};
+    json body = body_of(req);
+    sh::UserAttrs a;
+    for (const auto& [k, v] : body.items()) {
+      if (k == "email") {
+        if (!v.is_string() || v.get<std::string>().find('@') == std::string::npos ||
+            v.get<std::string>().size() > 320)
+          throw HttpProblem{422, "'email' must be an email address", {{"pointer", "/email"}}};
+        a.email = v;
+      } else if (k == "groups") {
+        if (!v.is_array() || v.size() > 256)
+          throw HttpProblem{422, "'groups' must be an array", {{"pointer", "/groups"}}};
+        for (const auto& g : v) {
+          if (!g.is_string() || !valid_id(g.get<std::string>()))
+            throw HttpProblem{
+                422, "group names are 1..64 characters of [A-Za-z0-9._-]", {{"pointer", "/groups"}}};
+          a.groups.push_back(g);
+        }
+      } else {
+        throw HttpProblem{422, "unknown key '" + k + "'", {{"pointer", "/" + k}}};
+      }
+    }
+    host().put("u/" + id, json({{"email", a.email}, {"groups", a.groups}}).dump());
+    engine_.set_user(id, a);
+    audit(req, "sharing.user.put", "", {{"user", id}, {"groups", a.groups}});
+    changed("", {id});
+    req.json(200, json({{"id", id}, {"groups", a.groups}}).dump());
+  }
+  void put_classification(vellum::Request& req) {
+    json body = body_of(req);
+    auto r = body.find("resource");
+    auto t = body.find("tags");
+    if (r == body.end() || !r->is_string() || !sh::valid_resource(r->get<std::string>()))
+      throw HttpProblem{422, "'resource' must be a resource path", {{"pointer", "/resource"}}};
+    if (t == body.end() || !t->is_array() || t->size() > 64)
+      throw HttpProblem{422, "'tags' must be an array of at most 64 tags", {{"pointer", "/tags"}}};
+    std::vector<std::string> tags;
+    for (const auto& x : *t) {
+      if (!x.is_string() || !valid_id(x.get<std::string>()))
+        throw HttpProblem{422, "tags are 1..64 characters of [A-Za-z0-9._-]", {{"pointer", "/tags"}}};
+      tags.push_back(x);
+    }
+    const std::string res = *r;
+    require_may(req, res, "manage");
+    if (tags.empty()) {
+      if (host().get("c/" + res)) host().erase("c/" + res);
+    } else {
+      host().put("c/" + res, json(tags).dump());
+    }
+    engine_.set_classification(res, tags);
+    audit(req, "sharing.classification.put", res, {{"tags", tags}});
+    changed(res);
+    req.json(200, json({{"resource", res}, {"tags", tags}}).dump());
+  }
+  void explain(vellum::Request& req) {
+    const auto p = req.principal();
+    std::string user(req.query_param("user").value_or(p.user_id));
+    const std::string action(req.query_param("action").value_or(""));
+    const std::string res = resource_param(req);
+    if (sh::action_index(action) < 0) throw HttpProblem{400, "'action' must be one of the standard actions"};
+    if (user != p.user_id && !is_admin(p))
+      throw HttpProblem{403, "only administrators may explain other users"};
+    std::string owner(req.query_param("owner").value_or(""));
+    if (owner.empty()) owner = engine_.owner_of(res);
+    sh::Query q = query_for(p, action, res, owner);
+    q.user_id = user;
+    std::string scopes = "read write";
+    if (user == p.user_id) {
+      scopes = std::string(p.scopes);
+    } else {
+      q.mfa_verified_at_ms = 0;  // another user's MFA state is unknown here
+    }
+    q.scopes = scopes;
+    json x = engine_.explain(q);
+    x["evaluated_for"] =
+        user == p.user_id ? "the caller's own request" : "the caller's IP and user agent, no MFA";
+    req.json(200, x.dump());
+  }
+
+  // ---- share links
+  static sh::LinkGrant link_grant(const json& j) {
+    sh::LinkGrant l;
+    l.id = j["id"];
+    l.resource = j["resource"];
+    l.role = j["role"];
+    l.revoked = j.value("revoked", false);
+    l.no_download = j.value("no_download", false);
+    l.no_print = j.value("no_print", false);
+    l.no_copy = j.value("no_copy", false);
+    l.expires_ms = j.value("expires_ms", int64_t(0));
+    l.watermark = j.value("watermark", "");
+    if (j.contains("environment") && !j["environment"].is_null())
+      l.env = sh::Policy::from_json({{"id", "link"}, {"effect", "permit"}, {"environment", j["environment"]}},
+                                    sh::Roles());
+    return l;
+  }
+  static json public_link(const json& j) {
+    json out = j;
+    out.erase("token_hash");
+    out.erase("password_hash");
+    out["has_password"] = j.contains("password_hash");
+    return out;
+  }
+  // Validates the mutable fields of a link (create and PATCH).
+  void apply_link_fields(json& link, const json& body, bool creating) const {
+    for (const auto& [k, v] : body.items()) {
+      const std::string ptr = "/" + k;
+      if (k == "resource") {
+        if (!creating) throw HttpProblem{422, "a link's resource cannot change", {{"pointer", ptr}}};
+        if (!v.is_string() || !sh::valid_resource(v.get<std::string>()))
+          throw HttpProblem{422, "'resource' must be a resource path", {{"pointer", ptr}}};
+        link[k] = v;
+      } else if (k == "role") {
+        if (!v.is_string() || !engine_.roles().find(v.get<std::string>()))
+          throw HttpProblem{422, "unknown role", {{"pointer", ptr}}};
+        link[k] = v;
+      } else if (k == "expires_ms" || k == "max_uses") {
+        if (!v.is_null() && (!v.is_number_integer() || v.get<int64_t>() <= 0))
+          throw HttpProblem{422, "'" + k + "' must be a positive integer or null", {{"pointer", ptr}}};
+        if (k == "expires_ms" && v.is_number_integer() && v.get<int64_t>() <= host().now_ms())
+          throw HttpProblem{422, "'expires_ms' is in the past", {{"pointer", ptr}}};
+        if (v.is_null())
+          link.erase(k);
+        else
+          link[k] = v;
+      } else if (k == "no_download" || k == "no_print" || k == "no_copy" || k == "require_mfa") {
+        if (!v.is_boolean()) throw HttpProblem{422, "'" + k + "' must be a boolean", {{"pointer", ptr}}};
+        link[k] = v;
+      } else if (k == "watermark") {
+        if (!v.is_string() || (v != "" && v != "light" && v != "visible" && v != "forensic"))
+          throw HttpProblem{422, "'watermark' is \"\", light, visible or forensic", {{"pointer", ptr}}};
+        link[k] = v;
+      } else if (k == "environment") {
+        if (!v.is_null()) {
+          // Same form as a policy's environment (IP ranges, time, weekdays).
+          (void)sh::Policy::from_json({{"id", "link"}, {"effect", "permit"}, {"environment", v}},
+                                      engine_.roles());
+        }
+        link[k] = v;
+      } else if (k == "password") {
+        if (!v.is_string() || v.get<std::string>().size() < 8 || v.get<std::string>().size() > 256)
+          throw HttpProblem{422, "'password' must be 8..256 characters", {{"pointer", ptr}}};
+        link["password_hash"] = hash_password(v.get<std::string>(), host().random(16));
+      } else {
+        throw HttpProblem{422, "unknown key '" + k + "'", {{"pointer", ptr}}};
+      }
+    }
+  }
+  void create_link(vellum::Request& req) {
+    json body = body_of(req);
+    if (!body.contains("resource") || !body.contains("role"))
+      throw HttpProblem{422, "'resource' and 'role' are required"};
+    json link = json::object();
+    apply_link_fields(link, body, true);
+    const std::string res = link["resource"];
+    require_may(req, res, "share", engine_.roles().find(link["role"].get<std::string>())->actions);
+    const std::string id = new_id();
+    // The token: 256 random bits; only its SHA-256 is stored.
+    const std::string token = "vsl_" + b64url(host().random(32));
+    link["id"] = id;
+    link["created_by"] = std::string(req.principal().user_id);
+    link["created_ms"] = host().now_ms();
+    link["uses"] = 0;
+    link["revoked"] = false;
+    link["token_hash"] = sha256_hex(token);
+    auto txn = host().begin();
+    txn.put("l/" + id, link.dump(), VELLUM_VERSION_ABSENT);
+    txn.put("lt/" + link["token_hash"].get<std::string>(), id, VELLUM_VERSION_ABSENT);
+    txn.commit();
+    engine_.put_link(link_grant(link));
+    audit(req, "sharing.link.create", res, {{"link", id}, {"role", link["role"]}});
+    json out = public_link(link);
+    out["token"] = token;
+    req.json(201, out.dump());
+  }
+  json load_link(vellum::Request& req, const char* action, uint64_t* version = nullptr) const {
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("l/" + id) : std::nullopt;
+    if (!v) throw HttpProblem{404, "no such link"};
+    json link = json::parse(v->data);
+    require_may(req, link["resource"], action);
+    if (version) *version = v->version;
+    return link;
+  }
+  void list_links(vellum::Request& req) {
+    const std::string res = resource_param(req);
+    require_may(req, res, "share");
+    json items = json::array();
+    for (auto& [k, v] : scan_all("l/")) {
+      json l = json::parse(v);
+      if (l["resource"] == res) items.push_back(public_link(l));
+    }
+    req.json(200, json({{"items", items}}).dump());
+  }
+  void patch_link(vellum::Request& req) {
+    uint64_t ver = 0;
+    json link = load_link(req, "share", &ver);
+    if (link["revoked"].get<bool>()) throw HttpProblem{410, "the link was revoked"};
+    json body = body_of(req);
+    apply_link_fields(link, body, false);
+    require_may(req, link["resource"], "share",
+                engine_.roles().find(link["role"].get<std::string>())->actions);
+    try {
+      host().put("l/" + link["id"].get<std::string>(), link.dump(), ver);
+    } catch (const Error& e) {
+      if (e.status() == VELLUM_ERR_CONFLICT) throw HttpProblem{409, "the link changed; try again"};
+      throw;
+    }
+    engine_.put_link(link_grant(link));
+    json fields = json::array();
+    for (const auto& [k, v] : body.items()) fields.push_back(k);
+    audit(req, "sharing.link.update", link["resource"], {{"link", link["id"]}, {"fields", fields}});
+    changed(link["resource"], {"guest:sharing:" + link["id"].get<std::string>()});
+    req.json(200, public_link(link).dump());
+  }
+  void revoke_link(vellum::Request& req) {
+    uint64_t ver = 0;
+    json link = load_link(req, "share", &ver);
+    const std::string id = link["id"];
+    if (!link["revoked"].get<bool>()) {
+      link["revoked"] = true;
+      host().put("l/" + id, link.dump(), ver);
+      engine_.put_link(link_grant(link));
+    }
+    const uint64_t sessions = host().guest_session_revoke(id);
+    audit(req, "sharing.link.revoke", link["resource"], {{"link", id}, {"sessions_revoked", sessions}});
+    changed(link["resource"], {"guest:sharing:" + id});
+    json out = public_link(link);
+    out["sessions_revoked"] = sessions;
+    req.json(200, out.dump());
+  }
+  void link_uses(vellum::Request& req) {
+    json link = load_link(req, "share");
+    json items = json::array();
+    for (auto& [k, v] : scan_all("lu/" + link["id"].get<std::string>() + "/"))
+      items.push_back(json::parse(v));
+    req.json(200, json({{"items", items}}).dump());
+  }
+
+  // Failed redemptions per (link, client address): progressive delay, then a lock.
+  struct Throttle {
+    int failures = 0;
+    int64_t last_ms = 0, locked_until = 0;
+  };
+  std::string throttle_key(const std::string& link, std::string_view ip) const {
+    return "lf/" + link + "/" + sha256_hex(link + "\n" + std::string(ip)).substr(0, 32);
+  }
+  void record_failure(const std::string& key, Throttle t, int64_t now) const {
+    t.failures++;
+    t.last_ms = now;
+    if (t.failures >= cfg_.link_max_failures) t.locked_until = now + cfg_.link_lock_seconds * 1000;
+    host().put(
+        key,
+        json({{"failures", t.failures}, {"last_ms", t.last_ms}, {"locked_until", t.locked_until}}).dump());
+  }
+
+  void redeem(vellum::Request& req) {
+    const auto p = req.principal();
+    json body = body_of(req);
+    const std::string token = body.value("token", "");
+    const int64_t now = host().now_ms();
+    std::optional<vellum::Value> idv;
+    if (token.size() >= 20 && token.size() <= 128) idv = host().get("lt/" + sha256_hex(token));
+    if (!idv) throw HttpProblem{404, "no such link"};
+    const std::string id = idv->data;
+    const std::string tkey = throttle_key(id, p.client_ip);
+    Throttle th;
+    if (auto t = host().get(tkey)) {
+      json j = json::parse(t->data);
+      th = {j["failures"].get<int>(), j["last_ms"].get<int64_t>(), j["locked_until"].get<int64_t>()};
+    }
+    if (th.locked_until > now) {
+      req.set_header("Retry-After", std::to_string((th.locked_until - now + 999) / 1000));
+      throw HttpProblem{423, "too many failed attempts from this address; the link is locked for it"};
+    }
+    if (th.failures > 0 && cfg_.link_delay_base_ms > 0) {
+      const int64_t delay =
+          std::min<int64_t>(60000, cfg_.link_delay_base_ms << std::min(th.failures - 1, 16));
+      if (now < th.last_ms + delay) {
+        req.set_header("Retry-After", std::to_string((th.last_ms + delay - now + 999) / 1000));
+        throw HttpProblem{429, "wait before trying again"};
+      }
+    }
+    auto lv = host().get("l/" + id);
+    if (!lv) throw HttpProblem{404, "no such link"};
+    json link = json::parse(lv->data);
+    const std::string res = link["resource"];
+    sh::Query q = query_for(p, "read", res, "");
+    std::string why;
+    if (!engine_.link_usable(id, q, &why)) {
+      audit(req, "sharing.link.redeem", res, {{"link", id}, {"reason", why}}, VELLUM_OUTCOME_DENIED);
+      throw HttpProblem{link["revoked"].get<bool>() || why == "the link has expired" ? 410 : 403, why};
+    }
+    if (link.contains("max_uses") && link["uses"].get<int64_t>() >= link["max_uses"].get<int64_t>())
+      throw HttpProblem{410, "the link has been used the maximum number of times"};
+    if (link.contains("password_hash")) {
+      const std::string pw = body.value("password", "");
+      if (pw.empty() || !verify_password(link["password_hash"], pw)) {
+        record_failure(tkey, th, now);
+        audit(req, "sharing.link.redeem", res, {{"link", id}, {"reason", "wrong password"}},
+              VELLUM_OUTCOME_DENIED);
+        throw HttpProblem{401, "the link needs its password"};
+      }
+    }
+    const bool user = p.authenticated && !p.is_guest();
+    if (link.value("require_mfa", false)) {
+      // Guests have no MFA: such links are for signed-in users with fresh MFA.
+      if (!user || p.mfa_verified_at_ms <= 0 || now - p.mfa_verified_at_ms > cfg_.mfa_fresh_seconds * 1000)
+        throw HttpProblem{401, "this link needs a signed-in user with fresh MFA"};
+    }
+    // Count the use (compare-and-set, so max_uses holds under concurrency).
+    link["uses"] = link["uses"].get<int64_t>() + 1;
+    try {
+      host().put("l/" + id, link.dump(), lv->version);
+    } catch (const Error& e) {
+      if (e.status() == VELLUM_ERR_CONFLICT) throw HttpProblem{409, "the link changed; try again"};
+      throw;
+    }
+    if (th.failures) host().erase(tkey);
+    json use = {{"at_ms", now},
+                {"ip_hash", sha256_hex("vellum-sharing-ip\n" + std::string(p.client_ip)).substr(0, 32)},
+                {"who", user ? std::string(p.user_id) : "guest"}};
+    char seq[32];
+    std::snprintf(seq, sizeof seq, "%020lld", static_cast<long long>(now));
+    host().put("lu/" + id + "/" + seq + "-" + hex(host().random(4)), use.dump());
+    json out = {{"resource", res}, {"role", link["role"]}, {"link", id}};
+    if (user) {
+      // A signed-in user gets a grant, limited to the link's lifetime.
+      json gj = {{"subject", "user:" + std::string(p.user_id)}, {"resource", res}, {"role", link["role"]}};
+      if (link.contains("expires_ms")) gj["expires_ms"] = link["expires_ms"];
+      sh::Grant g = parse_grant(gj, "link:" + id);
+      host().put("g/" + g.id, g.to_json().dump(), VELLUM_VERSION_ABSENT);
+      engine_.put_grant(g);
+      out["grant"] = g.to_json();
+      changed(res, {std::string(p.user_id)});
+    } else {
+      const int64_t ttl = link.contains("expires_ms")
+                              ? std::min<int64_t>(link["expires_ms"].get<int64_t>() - now, 30LL * 86400000)
+                              : 7LL * 86400000;
+      std::string name = body.value("display_name", "Guest");
+      if (name.empty() || name.size() > 128) name = "Guest";
+      out["token"] = host().guest_session_issue(id, "link", name, std::max<int64_t>(ttl, 60000));
+      out["expires_ms"] = now + std::max<int64_t>(ttl, 60000);
+    }
+    audit(req, "sharing.link.redeem", res, {{"link", id}, {"as", user ? "user" : "guest"}});
+    req.json(200, out.dump());
+  }
+
+  // ---- delegation
+  static sh::Delegation delegation_of(const json& j) {
+    sh::Delegation d;
+    d.id = j["id"];
+    d.from = j["from"];
+    d.to = j["to"];
+    d.resource = j["resource"];
+    d.expires_ms = j.value("expires_ms", int64_t(0));
+    for (const auto& a : j["actions"]) d.actions |= sh::action_bit(a.get<std::string>());
+    return d;
+  }
+  void delegate(vellum::Request& req) {
+    const auto p = req.principal();
+    if (p.is_guest()) throw HttpProblem{403, "guests cannot delegate"};
+    json body = body_of(req);
+    for (const auto& [k, v] : body.items())
+      if (k != "to" && k != "resource" && k != "actions" && k != "expires_ms")
+        throw HttpProblem{422, "unknown key '" + k + "'", {{"pointer", "/" + k}}};
+    const std::string to = body.value("to", "");
+    if (!valid_id(to) || to == p.user_id)
+      throw HttpProblem{422, "'to' must be another user's id", {{"pointer", "/to"}}};
+    const std::string res = body.value("resource", "");
+    if (!sh::valid_resource(res))
+      throw HttpProblem{422, "'resource' must be a resource path", {{"pointer", "/resource"}}};
+    sh::ActionMask want = 0;
+    if (!body.contains("actions") || !body["actions"].is_array() || body["actions"].empty())
+      throw HttpProblem{422, "'actions' must be a non-empty array", {{"pointer", "/actions"}}};
+    for (const auto& a : body["actions"]) {
+      const sh::ActionMask b = a.is_string() ? sh::action_bit(a.get<std::string>()) : 0;
+      if (!b) throw HttpProblem{422, "unknown action", {{"pointer", "/actions"}}};
+      want |= b;
+    }
+    const auto e = body.find("expires_ms");
+    if (e == body.end() || !e->is_number_integer() || e->get<int64_t>() <= host().now_ms())
+      throw HttpProblem{
+          422, "'expires_ms' (a future unix time in ms) is required", {{"pointer", "/expires_ms"}}};
+    const sh::ActionMask held = engine_.rbac_actions(query_for(p, "read", res, engine_.owner_of(res)));
+    if ((want & held) != want)
+      throw HttpProblem{
+          403, "you cannot delegate what you do not hold", {{"missing", sh::mask_to_json(want & ~held)}}};
+    json d = {{"id", new_id()},
+              {"from", std::string(p.user_id)},
+              {"to", to},
+              {"resource", res},
+              {"actions", sh::mask_to_json(want)},
+              {"expires_ms", *e},
+              {"created_ms", host().now_ms()}};
+    host().put("d/" + d["id"].get<std::string>(), d.dump(), VELLUM_VERSION_ABSENT);
+    engine_.put_delegation(delegation_of(d));
+    audit(req, "sharing.delegation.create", res,
+          {{"delegation", d["id"]}, {"to", to}, {"actions", d["actions"]}});
+    changed(res, {to});
+    req.json(201, d.dump());
+  }
+  void undelegate(vellum::Request& req) {
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("d/" + id) : std::nullopt;
+    if (!v) throw HttpProblem{404, "no such delegation"};
+    json d = json::parse(v->data);
+    const auto p = req.principal();
+    if (d["from"] != p.user_id && !is_admin(p)) throw HttpProblem{403, "only the delegator may withdraw it"};
+    host().erase("d/" + id);
+    engine_.remove_delegation(id);
+    audit(req, "sharing.delegation.delete", d["resource"], {{"delegation", id}});
+    changed(d["resource"], {d["to"].get<std::string>()});
+    req.json(200, d.dump());
+  }
+
+  // ---- temporary elevation
+  static sh::Elevation elevation_of(const json& j) {
+    return sh::Elevation{j["id"],   j["user"],   j["resource"],
+                         j["role"], j["status"], j.value("expires_ms", int64_t(0))};
+  }
+  void request_elevation(vellum::Request& req) {
+    const auto p = req.principal();
+    if (p.is_guest()) throw HttpProblem{403, "guests cannot request elevation"};
+    const int64_t now = host().now_ms();
+    if (p.mfa_verified_at_ms <= 0 || now - p.mfa_verified_at_ms > cfg_.mfa_fresh_seconds * 1000)
+      throw HttpProblem{401, "elevation needs fresh MFA (POST /v1/auth/mfa/verify)"};
+    json body = body_of(req);
+    const std::string res = body.value("resource", ""), role = body.value("role", ""),
+                      why = body.value("justification", ""), approver = body.value("approver", "");
+    if (!sh::valid_resource(res))
+      throw HttpProblem{422, "'resource' must be a resource path", {{"pointer", "/resource"}}};
+    if (!engine_.roles().find(role)) throw HttpProblem{422, "unknown role", {{"pointer", "/role"}}};
+    if (why.size() < 10 || why.size() > 4000)
+      throw HttpProblem{422, "'justification' must be 10..4000 characters", {{"pointer", "/justification"}}};
+    if (!valid_id(approver) || approver == p.user_id)
+      throw HttpProblem{422, "'approver' must be another user's id", {{"pointer", "/approver"}}};
+    const int64_t dur = body.value("duration_s", int64_t(3600));
+    if (dur < 60 || dur > cfg_.elevation_max_seconds)
+      throw HttpProblem{422, "'duration_s' is out of range", {{"pointer", "/duration_s"}}};
+    json e = {
+        {"id", new_id()},      {"user", std::string(p.user_id)}, {"resource", res},      {"role", role},
+        {"status", "pending"}, {"justification", why},           {"approver", approver}, {"duration_s", dur},
+        {"created_ms", now}};
+    host().put("e/" + e["id"].get<std::string>(), e.dump(), VELLUM_VERSION_ABSENT);
+    engine_.put_elevation(elevation_of(e));
+    audit(req, "sharing.elevation.request", res,
+          {{"elevation", e["id"]}, {"role", role}, {"approver", approver}});
+    host().publish(
+        "sharing.elevation.requested",
+        json({{"id", e["id"]}, {"user", e["user"]}, {"approver", approver}, {"resource", res}}).dump());
+    req.json(201, e.dump());
+  }
+  void decide_elevation(vellum::Request& req, bool approve) {
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("e/" + id) : std::nullopt;
+    if (!v) throw HttpProblem{404, "no such elevation"};
+    json e = json::parse(v->data);
+    if (e["approver"] != req.principal().user_id)
+      throw HttpProblem{403, "only the named approver may decide"};
+    if (e["status"] != "pending") throw HttpProblem{409, "the elevation was already decided"};
+    const int64_t now = host().now_ms();
+    e["status"] = approve ? "approved" : "denied";
+    e["decided_ms"] = now;
+    if (approve) e["expires_ms"] = now + e["duration_s"].get<int64_t>() * 1000;
+    try {
+      host().put("e/" + id, e.dump(), v->version);
+    } catch (const Error& x) {
+      if (x.status() == VELLUM_ERR_CONFLICT) throw HttpProblem{409, "the elevation changed; try again"};
+      throw;
+    }
+    engine_.put_elevation(elevation_of(e));
+    audit(req, approve ? "sharing.elevation.approve" : "sharing.elevation.deny", e["resource"],
+          {{"elevation", id}});
+    changed(e["resource"], {e["user"].get<std::string>()});
+    req.json(200, e.dump());
+  }
+
+  // ---- break-glass
+  static sh::BreakGlass break_glass_of(const json& j) {
+    return sh::BreakGlass{j["id"], j["user"], j["resource"], j["status"], j.value("expires_ms", int64_t(0))};
+  }
+  int approvals_needed(const std::string& res) const {
+    // The strictest count among the resource's (inherited) classification tags.
+    int n = cfg_.break_glass_approvals.at("default");
+    std::vector<std::string_view> prefixes;
+    sh::path_prefixes(res, prefixes);
+    for (auto pr : prefixes)
+      if (auto c = host().get("c/" + std::string(pr)))
+        for (const auto& t : json::parse(c->data))
+          if (auto it = cfg_.break_glass_approvals.find(t.get<std::string>());
+              it != cfg_.break_glass_approvals.end())
+            n = std::max(n, it->second);
+    return n;
+  }
+  static bool flagged(const json& b, int64_t now) {
+    return b.contains("activated_ms") && !b.contains("justified_ms") &&
+           now > b["activated_ms"].get<int64_t>() + 24LL * 3600000;
+  }
+  void request_break_glass(vellum::Request& req) {
+    const auto p = req.principal();
+    if (p.is_guest()) throw HttpProblem{403, "guests cannot request emergency access"};
+    const int64_t now = host().now_ms();
+    for (auto& [k, v] : scan_all("b/")) {
+      json b = json::parse(v);
+      if (b["user"] == p.user_id && flagged(b, now))
+        throw HttpProblem{403, "your account is flagged: an earlier emergency access was never justified"};
+    }
+    json body = body_of(req);
+    const std::string res = body.value("resource", ""), why = body.value("reason", "");
+    if (!sh::valid_resource(res))
+      throw HttpProblem{422, "'resource' must be a resource path", {{"pointer", "/resource"}}};
+    if (why.size() < 10 || why.size() > 4000)
+      throw HttpProblem{422, "'reason' must be 10..4000 characters", {{"pointer", "/reason"}}};
+    json b = {{"id", new_id()},
+              {"user", std::string(p.user_id)},
+              {"resource", res},
+              {"status", "pending"},
+              {"reason", why},
+              {"approvals_needed", approvals_needed(res)},
+              {"approvals", json::array()},
+              {"created_ms", now}};
+    host().put("b/" + b["id"].get<std::string>(), b.dump(), VELLUM_VERSION_ABSENT);
+    engine_.put_break_glass(break_glass_of(b));
+    audit(req, "sharing.break_glass.request", res, {{"break_glass", b["id"]}});
+    host().publish("sharing.break_glass.requested",
+                   json({{"id", b["id"]}, {"user", b["user"]}, {"resource", res}}).dump());
+    req.json(201, b.dump());
+  }
+  void approve_break_glass(vellum::Request& req) {
+    require_admin(req);
+    const auto p = req.principal();
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("b/" + id) : std::nullopt;
+    if (!v) throw HttpProblem{404, "no such emergency access"};
+    json b = json::parse(v->data);
+    if (b["user"] == p.user_id) throw HttpProblem{403, "you cannot approve your own emergency access"};
+    if (b["status"] != "pending") throw HttpProblem{409, "this emergency access is not pending"};
+    for (const auto& a : b["approvals"])
+      if (a["user"] == p.user_id) throw HttpProblem{409, "you already approved it"};
+    const int64_t now = host().now_ms();
+    b["approvals"].push_back({{"user", std::string(p.user_id)}, {"at_ms", now}});
+    const bool active = b["approvals"].size() >= b["approvals_needed"].get<size_t>();
+    if (active) {
+      b["status"] = "active";
+      b["activated_ms"] = now;
+      b["expires_ms"] = now + 3600000;
+    }
+    try {
+      host().put("b/" + id, b.dump(), v->version);
+    } catch (const Error& x) {
+      if (x.status() == VELLUM_ERR_CONFLICT) throw HttpProblem{409, "it changed; try again"};
+      throw;
+    }
+    engine_.put_break_glass(break_glass_of(b));
+    audit(req, "sharing.break_glass.approve", b["resource"],
+          {{"break_glass", id}, {"level", "high"}, {"active", active}, {"approvals", b["approvals"].size()}});
+    if (active) {
+      const std::string owner = engine_.owner_of(b["resource"].get<std::string>());
+      host().warn("break-glass access activated: " + b["user"].get<std::string>() + " on " +
+                  b["resource"].get<std::string>());
+      host().publish("sharing.break_glass.activated", json({{"id", id},
+                                                            {"user", b["user"]},
+                                                            {"resource", b["resource"]},
+                                                            {"owner", owner},
+                                                            {"expires_ms", b["expires_ms"]},
+                                                            {"notify", "owners and security administrators"}})
+                                                          .dump());
+      changed(b["resource"], {b["user"].get<std::string>()});
+    }
+    req.json(200, b.dump());
+  }
+  void justify_break_glass(vellum::Request& req) {
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("b/" + id) : std::nullopt;
+    if (!v) throw HttpProblem{404, "no such emergency access"};
+    json b = json::parse(v->data);
+    if (b["user"] != req.principal().user_id) throw HttpProblem{403, "only the requester may justify it"};
+    json body = body_of(req);
+    const std::string text = body.value("justification", "");
+    if (text.size() < 20 || text.size() > 20000)
+      throw HttpProblem{422, "'justification' must be 20..20000 characters", {{"pointer", "/justification"}}};
+    if (!b.contains("activated_ms")) throw HttpProblem{409, "it was never activated"};
+    const int64_t now = host().now_ms();
+    if (b.contains("justified_ms")) throw HttpProblem{409, "already justified"};
+    b["justification"] = text;
+    b["justified_ms"] = now;
+    b["late"] = now > b["activated_ms"].get<int64_t>() + 24LL * 3600000;
+    host().put("b/" + id, b.dump(), v->version);
+    audit(req, "sharing.break_glass.justify", b["resource"], {{"break_glass", id}, {"late", b["late"]}});
+    req.json(200, b.dump());
+  }
+  void list_break_glass(vellum::Request& req) {
+    require_admin(req);
+    const int64_t now = host().now_ms();
+    json items = json::array();
+    for (auto& [k, v] : scan_all("b/")) {
+      json b = json::parse(v);
+      b["flagged"] = flagged(b, now);
+      items.push_back(b);
+    }
+    req.json(200, json({{"items", items}}).dump());
+  }
+
+  Config cfg_;
+  sh::Engine engine_;
+  vellum_pdp_v1 vtable_{};
+  std::vector<vellum::Handle> subs_;
+};
+
+}  // namespace
+
+VELLUM_PLUGIN(Sharing)

@@ -1,0 +1,373 @@
+// The sharing plugin through real vellumd with crypto + editor + sharing:
+// editor routes honour grants, denials and exclusions; explain; ABAC policies
+// over the API; share links (password, lock after failures, guest sessions,
+// role change applied at once, revocation, max uses); delegation limits;
+// elevation needs fresh MFA; break-glass approval counting; bad input.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "harness.hpp"
+
+using namespace vt;
+using nlohmann::json;
+
+namespace {
+
+const std::string kAdminEmail = "ada.sharingtest@example.com";
+const std::string kAdminPw = "correct horse staple 42";
+const std::string kUserPw = "user passphrase 42!";
+
+std::string new_root_key() {
+  unsigned char k[32];
+  REQUIRE(RAND_bytes(k, 32) == 1);
+  unsigned char out[64];
+  int n = EVP_EncodeBlock(out, k, 32);
+  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+}
+
+std::string config() {
+  return "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n"
+         "[plugins.editor]\n"
+         "[plugins.sharing]\nlink_max_failures = 3\nlink_delay_base_ms = 0\n"
+         "break_glass_approvals = { default = 2 }\n";
+}
+
+std::map<std::string, std::string> auth(const std::string& t) {
+  return {{"Authorization", "Bearer " + t}, {"Content-Type", "application/json"}};
+}
+
+struct Api {
+  std::string root_key = new_root_key();
+  Site site{config(), kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root_key}}, "Ada"};
+  std::unique_ptr<Vellumd> v;
+  std::unique_ptr<HttpClient> c;
+  std::string admin;
+
+  Api() {
+    v = site.start();
+    c = std::make_unique<HttpClient>(*v);
+    admin = vt::login(*c, kAdminEmail, kAdminPw);
+  }
+  // Creates a user; returns {id, token}.
+  std::pair<std::string, std::string> user(const std::string& name, bool is_admin = false) {
+    json body = {{"email", name + "@example.com"}, {"display_name", name}, {"password", kUserPw}};
+    if (is_admin) body["roles"] = {"admin"};
+    auto mk = c->request("POST", "/v1/admin/users", body.dump(), auth(admin));
+    INFO(mk.body);
+    REQUIRE(mk.status == 201);
+    return {json::parse(mk.body)["id"], vt::login(*c, name + "@example.com", kUserPw)};
+  }
+  Response call(const std::string& method, const std::string& path, const std::string& tok,
+                const std::string& body = "") {
+    return c->request(
+        method, path, body,
+        tok.empty() ? std::map<std::string, std::string>{{"Content-Type", "application/json"}} : auth(tok));
+  }
+  int status(const std::string& method, const std::string& path, const std::string& tok,
+             const json& body = nullptr) {
+    return call(method, path, tok, body.is_null() ? "" : body.dump()).status;
+  }
+  json ok(const std::string& method, const std::string& path, const std::string& tok,
+          const json& body = nullptr, int want = 200) {
+    auto r = call(method, path, tok, body.is_null() ? "" : body.dump());
+    INFO(method << " " << path << " -> " << r.body);
+    REQUIRE(r.status == want);
+    return json::parse(r.body);
+  }
+  json problem(const std::string& method, const std::string& path, const std::string& tok,
+               const std::string& body, int want) {
+    auto r = call(method, path, tok, body);
+    INFO(method << " " << path << " -> " << r.body);
+    CHECK(r.status == want);
+    CHECK(r.header("Content-Type").find("application/problem+json") != std::string::npos);
+    return json::parse(r.body);
+  }
+  std::string doc(const std::string& tok) {
+    return ok("POST", "/v1/docs", tok, {{"type", "text"}, {"title", "Plan"}, {"content", "v1"}}, 201)["id"];
+  }
+  json save(const std::string& id, const std::string& tok, int want) {
+    auto cur = call("GET", "/v1/docs/" + id, admin);
+    const uint64_t base = json::parse(cur.body)["version"];
+    auto r = call("PUT", "/v1/docs/" + id, tok,
+                  json({{"base_version", base}, {"content", "edit " + std::to_string(base)}}).dump());
+    INFO(r.body);
+    CHECK(r.status == want);
+    return json::parse(r.body);
+  }
+};
+
+json grant(const std::string& subject, const std::string& resource, const std::string& role) {
+  return {{"subject", subject}, {"resource", resource}, {"role", role}};
+}
+
+}  // namespace
+
+TEST_CASE("editor routes honour grants, denials and exclusions", "[integration]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob");
+  const std::string id = a.doc(a.admin);
+  const std::string res = "document/" + id;
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 404);
+
+  json g = a.ok("POST", "/v1/sharing/grants", a.admin, grant("user:" + bob_id, res, "viewer"), 201);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+  CHECK(a.status("GET", "/v1/docs/" + id + "/versions", bob) == 200);
+  CHECK(a.status("GET", "/v1/docs/" + id + "/versions/1", bob) == 200);
+  a.save(id, bob, 403);
+  CHECK(a.status("DELETE", "/v1/docs/" + id, bob) == 403);
+  // a viewer cannot share onwards
+  a.problem("POST", "/v1/sharing/grants", bob, grant("user:" + bob_id, res, "editor").dump(), 403);
+
+  json g2 = a.ok("POST", "/v1/sharing/grants", a.admin, grant("user:" + bob_id, res, "editor"), 201);
+  a.save(id, bob, 200);
+  CHECK(a.status("DELETE", "/v1/docs/" + id, bob) == 403);  // editors do not delete
+
+  // an explicit denial of write on the document
+  json d = a.ok(
+      "POST", "/v1/sharing/grants", a.admin,
+      {{"subject", "user:" + bob_id}, {"resource", res}, {"effect", "deny"}, {"actions", {"write"}}}, 201);
+  a.save(id, bob, 403);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+  a.ok("DELETE", "/v1/sharing/grants/" + d["id"].get<std::string>(), a.admin);
+  a.save(id, bob, 200);
+
+  // an exclusion hides the document entirely
+  json x = a.ok("POST", "/v1/sharing/grants", a.admin,
+                {{"subject", "user:" + bob_id}, {"resource", res}, {"effect", "exclude"}}, 201);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 404);
+  json why = a.ok("GET", "/v1/sharing/explain?user=" + bob_id + "&action=read&resource=" + res, a.admin);
+  CHECK(why["decision"] == "deny");
+  CHECK(why["reason"] == "excluded");
+  CHECK(why["exclusions"].size() == 1);
+  // non-admins explain only themselves
+  CHECK(a.status("GET", "/v1/sharing/explain?user=someone&action=read&resource=" + res, bob) == 403);
+  a.ok("DELETE", "/v1/sharing/grants/" + x["id"].get<std::string>(), a.admin);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+  why = a.ok("GET", "/v1/sharing/explain?action=write&resource=" + res, bob);
+  CHECK(why["decision"] == "permit");
+  CHECK(why["grants"].size() == 2);
+
+  // the owner (not an administrator) shares their own document, within their rights
+  auto [carol_id, carol] = a.user("carol");
+  auto [dave_id, dave] = a.user("dave");
+  const std::string cid = a.doc(carol);
+  CHECK(a.status("GET", "/v1/docs/" + cid, dave) == 404);
+  a.ok("POST", "/v1/sharing/grants", carol, grant("user:" + dave_id, "document/" + cid, "commenter"), 201);
+  CHECK(a.status("GET", "/v1/docs/" + cid, dave) == 200);
+  json list = a.ok("GET", "/v1/sharing/grants?resource=document/" + cid, carol);
+  CHECK(list["items"].size() == 1);
+  CHECK(a.status("GET", "/v1/sharing/grants?resource=document/" + cid, dave) == 403);
+  // the administrator holds no implicit rights on carol's content
+  CHECK(a.status("GET", "/v1/docs/" + cid, a.admin) == 404);
+}
+
+TEST_CASE("bulk sharing reports each entry", "[integration]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob");
+  const std::string id = a.doc(a.admin);
+  json r = a.ok("POST", "/v1/sharing/bulk", a.admin,
+                {{"resource", "document/" + id},
+                 {"role", "viewer"},
+                 {"entries",
+                  {{{"subject", "user:" + bob_id}},
+                   {{"subject", "domain:example.org"}},
+                   {{"subject", "nobody"}},
+                   {{"subject", "group:design"}, {"role", "wizard"}}}}},
+                207);
+  REQUIRE(r["results"].size() == 4);
+  CHECK(r["succeeded"] == 2);
+  CHECK(r["results"][0]["status"] == 201);
+  CHECK(r["results"][2]["status"] == 422);
+  CHECK(r["results"][3]["pointer"] == "/role");
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+}
+
+TEST_CASE("bad input is refused with problem+json and changes nothing", "[integration]") {
+  Api a;
+  const std::string id = a.doc(a.admin);
+  const std::string res = "document/" + id;
+  a.problem("POST", "/v1/sharing/grants", a.admin, "{not json", 400);
+  a.problem("POST", "/v1/sharing/grants", a.admin, grant("alice", res, "viewer").dump(), 422);
+  a.problem("POST", "/v1/sharing/grants", a.admin, grant("user:x", "document/", "viewer").dump(), 422);
+  a.problem("POST", "/v1/sharing/grants", a.admin, grant("user:x", res, "emperor").dump(), 422);
+  a.problem("PUT", "/v1/sharing/policies/p1", a.admin, json({{"effect", "perhaps"}}).dump(), 422);
+  a.problem("PUT", "/v1/sharing/settings", a.admin, json({{"combining", "majority"}}).dump(), 422);
+  a.problem("GET", "/v1/sharing/explain?action=fly&resource=" + res, a.admin, "", 400);
+  a.problem("POST", "/v1/sharing/links", a.admin,
+            json({{"resource", res}, {"role", "viewer"}, {"expires_ms", 5}}).dump(), 422);
+  a.problem("POST", "/v1/sharing/links/redeem", "", json({{"token", "vsl_nope_nope_nope_nope"}}).dump(), 404);
+  CHECK(a.ok("GET", "/v1/sharing/grants?resource=" + res, a.admin)["items"].empty());
+  CHECK(a.ok("GET", "/v1/sharing/policies", a.admin)["items"].empty());
+  CHECK(a.ok("GET", "/v1/sharing/links?resource=" + res, a.admin)["items"].empty());
+}
+
+TEST_CASE("ABAC policies over the API: client IP and combining algorithm", "[integration]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob");
+  const std::string id = a.doc(a.admin);
+  const std::string res = "document/" + id;
+  // Only administrators manage policies.
+  a.problem("PUT", "/v1/sharing/policies/local", bob, json({{"effect", "deny"}}).dump(), 403);
+  json deny_local = {{"effect", "deny"},
+                     {"target", {{"actions", {"write"}}, {"resource", res}}},
+                     {"environment", {{"ip_ranges", {"127.0.0.0/8", "::1/128"}}}}};
+  a.ok("PUT", "/v1/sharing/policies/local", a.admin, deny_local, 201);
+  a.save(id, a.admin, 403);  // even the owner, from loopback
+  CHECK(a.status("GET", "/v1/docs/" + id, a.admin) == 200);
+  deny_local["environment"]["ip_ranges"] = {"10.0.0.0/8"};
+  a.ok("PUT", "/v1/sharing/policies/local", a.admin, deny_local, 200);
+  a.save(id, a.admin, 200);
+
+  // permit-overrides lets a policy open reading to bob's group without a grant
+  a.ok("PUT", "/v1/sharing/users/" + bob_id, a.admin,
+       {{"email", "bob@example.com"}, {"groups", {"auditors"}}});
+  a.ok("PUT", "/v1/sharing/policies/auditors", a.admin,
+       {{"effect", "permit"}, {"target", {{"actions", {"read"}}}}, {"subject", {{"groups", {"auditors"}}}}},
+       201);
+  a.ok("PUT", "/v1/sharing/policies/no-reads", a.admin,
+       {{"effect", "deny"}, {"target", {{"actions", {"read"}}}}, {"subject", {{"groups", {"auditors"}}}}},
+       201);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 404);  // deny-overrides
+  a.ok("PUT", "/v1/sharing/settings", a.admin, {{"combining", "permit-overrides"}});
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+  json why = a.ok("GET", "/v1/sharing/explain?action=read&resource=" + res, bob);
+  CHECK(why["algorithm"] == "permit-overrides");
+  CHECK(why["reason"] == "permitted by policy auditors");
+  a.ok("DELETE", "/v1/sharing/policies/auditors", a.admin);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 404);
+
+  // classification tags feed resource conditions
+  a.ok("PUT", "/v1/sharing/classifications", a.admin, {{"resource", res}, {"tags", {"secret"}}});
+  a.ok("PUT", "/v1/sharing/policies/secret", a.admin,
+       {{"effect", "deny"},
+        {"target", {{"actions", {"write"}}}},
+        {"resource", {{"classification_any", {"secret"}}}}},
+       201);
+  a.ok("PUT", "/v1/sharing/settings", a.admin, {{"combining", "deny-overrides"}});
+  a.save(id, a.admin, 403);
+}
+
+TEST_CASE("share links: password, lock, guest session, role change, revocation, max uses",
+          "[integration][links]") {
+  Api a;
+  const std::string id = a.doc(a.admin);
+  const std::string res = "document/" + id;
+  json link = a.ok(
+      "POST", "/v1/sharing/links", a.admin,
+      {{"resource", res}, {"role", "viewer"}, {"password", "open sesame 1"}, {"watermark", "visible"}}, 201);
+  const std::string token = link["token"];
+  CHECK(token.size() >= 40);
+  CHECK_FALSE(link.contains("password_hash"));
+  CHECK_FALSE(link.contains("token_hash"));
+  CHECK(link["has_password"] == true);
+
+  a.problem("POST", "/v1/sharing/links/redeem", "", json({{"token", token}}).dump(), 401);
+  a.problem("POST", "/v1/sharing/links/redeem", "",
+            json({{"token", token}, {"password", "wrong one!"}}).dump(), 401);
+  json got = a.ok("POST", "/v1/sharing/links/redeem", "", {{"token", token}, {"password", "open sesame 1"}});
+  const std::string guest = got["token"];
+  CHECK(got["role"] == "viewer");
+  CHECK(a.status("GET", "/v1/docs/" + id, guest) == 200);
+  a.save(id, guest, 403);
+  CHECK(a.status("POST", "/v1/docs", guest, {{"type", "text"}, {"content", "x"}}) != 201);
+
+  // the role change applies to the open guest session at once
+  const std::string lid = link["id"];
+  a.ok("PATCH", "/v1/sharing/links/" + lid, a.admin, {{"role", "editor"}});
+  a.save(id, guest, 200);
+
+  json uses = a.ok("GET", "/v1/sharing/links/" + lid + "/uses", a.admin);
+  REQUIRE(uses["items"].size() == 1);
+  CHECK(uses["items"][0]["ip_hash"].get<std::string>().size() == 32);
+  CHECK(uses["items"][0].dump().find("127.0.0.1") == std::string::npos);
+
+  // three failures in a row from this address lock the link for it, even with the password
+  for (int i = 0; i < 3; ++i)
+    a.problem("POST", "/v1/sharing/links/redeem", "",
+              json({{"token", token}, {"password", "nope nope"}}).dump(), 401);
+  a.problem("POST", "/v1/sharing/links/redeem", "",
+            json({{"token", token}, {"password", "open sesame 1"}}).dump(), 423);
+
+  // revocation ends the guest session
+  json rv = a.ok("DELETE", "/v1/sharing/links/" + lid, a.admin);
+  CHECK(rv["sessions_revoked"] == 1);
+  CHECK(a.status("GET", "/v1/docs/" + id, guest) == 401);
+
+  // max uses, no-download flags
+  json once = a.ok("POST", "/v1/sharing/links", a.admin,
+                   {{"resource", res}, {"role", "viewer"}, {"max_uses", 1}, {"no_download", true}}, 201);
+  a.ok("POST", "/v1/sharing/links/redeem", "", {{"token", once["token"]}});
+  a.problem("POST", "/v1/sharing/links/redeem", "", json({{"token", once["token"]}}).dump(), 410);
+
+  // a link limited to other client addresses
+  json net =
+      a.ok("POST", "/v1/sharing/links", a.admin,
+           {{"resource", res}, {"role", "viewer"}, {"environment", {{"ip_ranges", {"10.0.0.0/8"}}}}}, 201);
+  a.problem("POST", "/v1/sharing/links/redeem", "", json({{"token", net["token"]}}).dump(), 403);
+}
+
+TEST_CASE("delegation limits and elevation needs fresh MFA", "[integration][delegation]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob");
+  auto [dave_id, dave] = a.user("dave");
+  const std::string id = a.doc(a.admin);
+  const std::string res = "document/" + id;
+  a.ok("POST", "/v1/sharing/grants", a.admin, grant("user:" + bob_id, res, "viewer"), 201);
+  const int64_t later = 4102444800000;  // 2100-01-01
+  json miss = a.problem(
+      "POST", "/v1/sharing/delegations", bob,
+      json({{"to", dave_id}, {"resource", res}, {"actions", {"read", "write"}}, {"expires_ms", later}})
+          .dump(),
+      403);
+  CHECK(miss["missing"] == json::array({"write"}));
+  CHECK(a.status("GET", "/v1/docs/" + id, dave) == 404);
+  json d = a.ok("POST", "/v1/sharing/delegations", bob,
+                {{"to", dave_id}, {"resource", res}, {"actions", {"read"}}, {"expires_ms", later}}, 201);
+  CHECK(a.status("GET", "/v1/docs/" + id, dave) == 200);
+  a.save(id, dave, 403);
+  a.ok("DELETE", "/v1/sharing/delegations/" + d["id"].get<std::string>(), bob);
+  CHECK(a.status("GET", "/v1/docs/" + id, dave) == 404);
+
+  a.problem("POST", "/v1/sharing/elevations", bob,
+            json({{"resource", res},
+                  {"role", "editor"},
+                  {"justification", "quarterly numbers fix"},
+                  {"approver", dave_id}})
+                .dump(),
+            401);
+}
+
+TEST_CASE("break-glass counts distinct administrator approvals", "[integration][breakglass]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob");
+  auto [sec_id, sec] = a.user("sec", true);
+  const std::string id = a.doc(a.admin);
+  const std::string res = "document/" + id;
+  a.ok("POST", "/v1/sharing/grants", a.admin,
+       {{"subject", "user:" + bob_id}, {"resource", res}, {"effect", "exclude"}}, 201);
+  json b = a.ok("POST", "/v1/sharing/break-glass", bob,
+                {{"resource", res}, {"reason", "incident 4711 triage"}}, 201);
+  const std::string bid = b["id"];
+  CHECK(b["approvals_needed"] == 2);
+  CHECK(a.status("POST", "/v1/sharing/break-glass/" + bid + "/approve", bob) == 403);
+  json s1 = a.ok("POST", "/v1/sharing/break-glass/" + bid + "/approve", a.admin);
+  CHECK(s1["status"] == "pending");
+  CHECK(a.status("POST", "/v1/sharing/break-glass/" + bid + "/approve", a.admin) == 409);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 404);
+  json s2 = a.ok("POST", "/v1/sharing/break-glass/" + bid + "/approve", sec);
+  CHECK(s2["status"] == "active");
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);  // overrides the exclusion, for one hour
+  a.problem("POST", "/v1/sharing/break-glass/" + bid + "/justification", bob,
+            json({{"justification", "short"}}).dump(), 422);
+  json j = a.ok("POST", "/v1/sharing/break-glass/" + bid + "/justification", bob,
+                {{"justification", "Customer outage; needed the runbook in this document."}});
+  CHECK(j["late"] == false);
+  json all = a.ok("GET", "/v1/sharing/break-glass", a.admin);
+  CHECK(all["items"][0]["flagged"] == false);
+}
