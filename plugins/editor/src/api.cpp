@@ -948,11 +948,10 @@ std::string Api::filter_export(vellum::Request& req, const json& meta, uint64_t 
       f->filter(f.instance(), vellum::to_c(doc), version, vellum::to_c(format), vellum::to_c(user),
                 vellum::to_c(content_type), vellum::to_bytes(content), &out);
   if (s == VELLUM_ERR_PERMISSION_DENIED) {
-    std::string why(vellum::to_sv(host_.api()->last_error(host_.self())));
     host_.api()->free(out.data);
     host_.audit("editor.document.export", store_.place_of_doc(meta).resource, VELLUM_OUTCOME_DENIED, &req,
                 json({{"format", format}, {"version", version}}).dump());
-    throw HttpProblem{403, "the export was refused" + (why.empty() ? std::string() : ": " + why)};
+    throw HttpProblem{403, "the export was refused by the export filter"};
   }
   if (s != VELLUM_OK) {
     host_.api()->free(out.data);

@@ -267,11 +267,9 @@ void Store::check_entitlement(const std::string& user, const char* feature, uint
   }
   const vellum_status s = svc->check(svc.instance(), vellum::to_c(user), vellum::to_c(feature), amount);
   if (s == VELLUM_OK) return;
-  std::string why(vellum::to_sv(host_.api()->last_error(host_.self())));
   if (s == VELLUM_ERR_LIMIT || s == VELLUM_ERR_PERMISSION_DENIED)
-    throw HttpProblem{403,
-                      "your plan does not allow this" + (why.empty() ? std::string() : ": " + why),
-                      {{"entitlement", feature}}};
+    throw HttpProblem{
+        403, std::string("your plan does not allow this (") + feature + ")", {{"entitlement", feature}}};
   throw Error(VELLUM_ERR_UNAVAILABLE, "the entitlements service could not decide");
 }
 

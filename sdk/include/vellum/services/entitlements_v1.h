@@ -14,9 +14,10 @@
  *                        document's owner, whose storage grows)
  *
  * Return VELLUM_OK to allow; VELLUM_ERR_LIMIT when the quota is used up;
- * VELLUM_ERR_PERMISSION_DENIED when the plan does not include the feature
- * (a reason may be attached with set_error; consumers show it to the user,
- * so it must not contain secrets). Consumers treat any other status as
+ * VELLUM_ERR_PERMISSION_DENIED when the plan does not include the feature.
+ * (A message set with set_error does not reach the consumer: the ABI has no
+ * channel for it; the editor answers 403 naming the feature.) Consumers
+ * treat any other status as
  * "cannot decide now" and refuse the operation (fail closed, 503).
  */
 #ifndef VELLUM_SERVICES_ENTITLEMENTS_V1_H

@@ -19,7 +19,8 @@
  *   VELLUM_OK with *out holding the complete bytes to send (allocated with
  *     host->alloc; the editor frees them; they may equal the input), or
  *   VELLUM_ERR_PERMISSION_DENIED to refuse the export (the editor answers
- *     403 with the message attached through set_error; no secrets in it).
+ *     403 "the export was refused by the export filter" and audits a
+ *     denial; a set_error message does not reach the editor).
  * Any other status makes the editor answer 503 and send nothing (fail
  * closed: an export that should have been watermarked never leaves
  * unwatermarked).
