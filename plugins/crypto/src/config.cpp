@@ -8,32 +8,48 @@
 
 namespace vellum::crypto {
 
+namespace {
+
+// Base64 of exactly 32 bytes; messages name the key, never the value.
+Key parse_root_key(const std::string& name, const nlohmann::json& v) {
+  if (!v.is_string())
+    throw std::invalid_argument(name + " must be a string: base64 of 32 bytes, e.g. " + name +
+                                " = { env = \"VELLUM_ROOT_KEY\" }");
+  std::string s = v.get<std::string>();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  auto raw = b64decode(s);
+  cleanse(s.data(), s.size());
+  if (!raw)
+    throw std::invalid_argument(name + " is not valid base64 (generate one with: openssl rand -base64 32)");
+  if (raw->size() != 32) {
+    const std::string n = std::to_string(raw->size());
+    cleanse(raw->data(), raw->size());
+    throw std::invalid_argument(name + " must decode to exactly 32 bytes, it decodes to " + n +
+                                " (generate one with: openssl rand -base64 32)");
+  }
+  Key k;
+  std::memcpy(k.data(), raw->data(), 32);
+  cleanse(raw->data(), raw->size());
+  return k;
+}
+
+}  // namespace
+
 Config parse_config(std::string_view text) {
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) throw std::invalid_argument("the plugin table is not a JSON object");
   Config c;
   bool has_root = false;
   for (const auto& [k, v] : j.items()) {
-    if (k == "root_key") {
-      if (!v.is_string())
-        throw std::invalid_argument(
-            "root_key must be a string: base64 of 32 bytes, e.g. root_key = { env = \"VELLUM_ROOT_KEY\" }");
-      std::string s = v.get<std::string>();
-      while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-      auto raw = b64decode(s);
-      if (!raw)
-        throw std::invalid_argument(
-            "root_key is not valid base64 (generate one with: openssl rand -base64 32)");
-      if (raw->size() != 32) {
-        const std::string n = std::to_string(raw->size());
-        cleanse(raw->data(), raw->size());
-        throw std::invalid_argument("root_key must decode to exactly 32 bytes, it decodes to " + n +
-                                    " (generate one with: openssl rand -base64 32)");
+    if (k == "root_key" || k == "new_root_key") {
+      Key key = parse_root_key(k, v);
+      if (k == "root_key") {
+        c.root_key = key;
+        has_root = true;
+      } else {
+        c.new_root_key = key;
       }
-      std::memcpy(c.root_key.data(), raw->data(), 32);
-      cleanse(raw->data(), raw->size());
-      cleanse(s.data(), s.size());
-      has_root = true;
+      cleanse(key.data(), key.size());
     } else if (k == "rotate_after_encryptions") {
       if (!v.is_number_integer() || v.get<int64_t>() < 1)
         throw std::invalid_argument("rotate_after_encryptions must be a positive integer");
@@ -59,11 +75,15 @@ Config parse_config(std::string_view text) {
             "key_chain_rotate_after_s must be an integer from 1 to 315360000 seconds");
       c.key_chain_rotate_after_s = v.get<uint64_t>();
     } else {
-      throw std::invalid_argument("unknown key '" + k +
-                                  "' (known: root_key, rotate_after_encryptions, rewrap_batch, min_rsa_bits, "
-                                  "key_chain_rotate_after_s)");
+      throw std::invalid_argument(
+          "unknown key '" + k +
+          "' (known: root_key, new_root_key, rotate_after_encryptions, rewrap_batch, min_rsa_bits, "
+          "key_chain_rotate_after_s)");
     }
   }
+  if (c.new_root_key && *c.new_root_key == c.root_key)
+    throw std::invalid_argument(
+        "new_root_key is the same as root_key: generate a new one (openssl rand -base64 32)");
   if (!has_root)
     throw std::invalid_argument(
         "root_key is required: base64 of 32 bytes, e.g. root_key = { env = \"VELLUM_ROOT_KEY\" } or { file = "

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "aead.hpp"
@@ -10,6 +11,9 @@ namespace vellum::crypto {
 
 struct Config {
   Key root_key{};
+  // Root-key rotation: when set, the keyring is re-sealed under this key at
+  // start (and the storage key rotated); afterwards it is the root key.
+  std::optional<Key> new_root_key;
   uint64_t rotate_after_encryptions = uint64_t{1} << 30;
   uint32_t rewrap_batch = 500;
   unsigned min_rsa_bits = 2048;               // public-key directory: 2048, 3072 or 4096

@@ -215,14 +215,28 @@ class Crypto : public vellum::Plugin {
     host.check(host.api()->set_barrier(host.self(), &b));  // the host owns st from here
 
     std::optional<vellum::Value> row;
+    bool rekey = cfg_.new_root_key.has_value();
     try {
       row = host.get("keyring");
     } catch (const Error& e) {
-      if (st->root_failed)
+      if (!st->root_failed) throw;
+      // A rotation that already happened (new_root_key still configured,
+      // root_key not yet replaced): the new key opens the keyring.
+      if (!cfg_.new_root_key)
         throw Error(VELLUM_ERR_PERMISSION_DENIED,
                     "the root key does not open the keyring: root_key is not the key this data directory was "
                     "created with (or the keyring row is damaged); refusing to start");
-      throw;
+      st->root = *cfg_.new_root_key;
+      st->root_failed = false;
+      try {
+        row = host.get("keyring");
+      } catch (const Error&) {
+        throw Error(VELLUM_ERR_PERMISSION_DENIED,
+                    "neither root_key nor new_root_key opens the keyring; refusing to start");
+      }
+      rekey = false;
+      host.warn(
+          "the keyring is already sealed with new_root_key: set root_key to it and remove new_root_key");
     }
     if (row) {
       KeyringRecord rec = parse_keyring(row->data);
@@ -230,7 +244,16 @@ class Crypto : public vellum::Plugin {
       keyring_->load(rec);
       keyring_row_version_ = row->version;
       rewrap_active_ = rec.rewrap_pending;
+      // Root-key rotation: from here the barrier seals the keyring row with
+      // the new key; the persist below re-seals it in one atomic write.
+      if (rekey) st->root = *cfg_.new_root_key;
       persist(keyring_->reservation(lease_));  // resume counting above what may have been used
+      if (rekey) {
+        root_rotated_ = true;
+        host.warn(
+            "root key rotated: the keyring is now sealed with new_root_key; set root_key to it and remove "
+            "new_root_key (the old root key no longer opens this data directory)");
+      }
       host.info("keyring loaded: current key version " + std::to_string(rec.current) + " of " +
                 std::to_string(rec.versions.size()));
     } else {
@@ -239,6 +262,11 @@ class Crypto : public vellum::Plugin {
       rec.versions.push_back(KeyVersionRecord{1, host.now_ms(), lease_, random_key()});
       persist(rec);
       host.info("new keyring created with key version 1");
+    }
+
+    if (cfg_.new_root_key) {  // the barrier holds its own copy
+      cleanse(cfg_.new_root_key->data(), cfg_.new_root_key->size());
+      cfg_.new_root_key.reset();
     }
 
     m_version_ = host.metric(VELLUM_METRIC_GAUGE, "keyring_version", "Current data-encryption key version");
@@ -276,6 +304,13 @@ class Crypto : public vellum::Plugin {
     h.route(
         "POST", "/v1/crypto/keyring/rotate", [this](vellum::Request& req) { rotate_route(req); }, 0,
         "Rotate the storage keyring now and rewrap old values (administrators)");
+    if (root_rotated_) {
+      // Whoever held the old root key could open the old storage keys (from
+      // a backup): move every value to a key the old root never sealed.
+      std::lock_guard lk(mu_);
+      rotate_locked(nullptr, "root key rotated");
+      host().audit("crypto.root.rotate", "crypto/keyring", VELLUM_OUTCOME_SUCCESS, nullptr, "{}");
+    }
     timer_ = h.timer(kTickMs, kTickMs, [this] { maintain(); });
     add_transit_routes();
     add_pubkey_routes();
@@ -1164,6 +1199,7 @@ class Crypto : public vellum::Plugin {
   std::unique_ptr<KvRecords> chain_store_;
   std::unique_ptr<KeyChains> chains_;
   uint64_t ticks_ = 0, sweep_every_ticks_ = 5;
+  bool root_rotated_ = false;
   std::unique_ptr<KvRecords> transit_store_;
   std::unique_ptr<Transit> transit_;
   vellum_crypto_v1 vtable_{};

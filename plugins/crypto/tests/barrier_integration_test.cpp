@@ -191,3 +191,56 @@ TEST_CASE("rotation through the API: administrators only and old values rewrappe
   CHECK(c2.get("/v1/test/kv/d3").body == "doc 3");
   CHECK(v2->stop() == 0);
 }
+
+TEST_CASE("root key rotation re-seals the keyring under the new root key", "[crypto][rotation]") {
+  CryptoSite site;
+  const std::string next = new_root_key();
+  auto with_config = [&](const std::string& crypto_extra, std::map<std::string, std::string> env, bool wait) {
+    Vellumd::Options o(config(crypto_extra), wait, std::move(env));
+    o.data_dir = site.site.data_dir();
+    return std::make_unique<Vellumd>(o);
+  };
+  {
+    auto v = site.start(site.root_key);
+    HttpClient c(*v);
+    REQUIRE(c.request("PUT", "/v1/test/kv/doc1", kMarker).status == 200);
+    CHECK(v->stop() == 0);
+  }
+  const std::string rekey = "new_root_key = { env = \"VELLUM_NEW_ROOT_KEY\" }\n";
+  {  // root_key = old, new_root_key = new: rotated at start, storage key rotated too.
+    auto v = with_config(rekey, {{"VELLUM_ROOT_KEY", site.root_key}, {"VELLUM_NEW_ROOT_KEY", next}}, true);
+    HttpClient c(*v);
+    CHECK(c.get("/v1/test/kv/doc1").body == kMarker);
+    CHECK_THAT(v->log(), Catch::Contains("root key rotated"));
+    auto tok = login(c, kAdminEmail, kAdminPw);
+    auto s = json::parse(c.request("GET", "/v1/crypto/status", "", bearer(tok)).body);
+    CHECK(s["keyring_version"] == 2);
+    auto audit = c.request("GET", "/v1/admin/audit?action=crypto.root.rotate", "", bearer(tok));
+    CHECK_THAT(audit.body, Catch::Contains("crypto.root.rotate"));
+    CHECK(v->log().find(next) == std::string::npos);
+    CHECK(v->stop() == 0);
+  }
+  {  // The old root key alone no longer opens the data.
+    auto v = site.start(site.root_key, false);
+    CHECK(v->wait_exit() != 0);
+    CHECK_THAT(v->log(), Catch::Contains("the root key does not open the keyring"));
+  }
+  {  // Config not yet updated (old root_key, new_root_key still set): starts, says what to do.
+    auto v = with_config(rekey, {{"VELLUM_ROOT_KEY", site.root_key}, {"VELLUM_NEW_ROOT_KEY", next}}, true);
+    HttpClient c(*v);
+    CHECK(c.get("/v1/test/kv/doc1").body == kMarker);
+    CHECK_THAT(v->log(), Catch::Contains("already sealed with new_root_key"));
+    CHECK(v->stop() == 0);
+  }
+  {  // The new key as root_key: everything reads back.
+    auto v = site.start(next);
+    HttpClient c(*v);
+    CHECK(c.get("/v1/test/kv/doc1").body == kMarker);
+    CHECK(v->stop() == 0);
+  }
+  {  // The same key twice is refused before anything is opened.
+    auto v = with_config(rekey, {{"VELLUM_ROOT_KEY", next}, {"VELLUM_NEW_ROOT_KEY", next}}, false);
+    CHECK(v->wait_exit() != 0);
+    CHECK_THAT(v->log(), Catch::Contains("new_root_key is the same as root_key"));
+  }
+}

@@ -195,6 +195,16 @@ TEST_CASE("config validation names the key and refuses weak settings", "[crypto]
   CHECK(parse_config(R"({"root_key":")" + good + R"(","min_rsa_bits":3072})").min_rsa_bits == 3072);
   CHECK_THROWS_WITH(parse_config(R"({"root_key":")" + good + R"(","min_rsa_bits":1024})"),
                     Catch::Contains("never below 2048"));
+  CHECK_THROWS_WITH(parse_config(R"({"root_key":")" + good + R"(","new_root_key":"c2hvcnQ="})"),
+                    Catch::Contains("new_root_key must decode to exactly 32 bytes, it decodes to 5"));
+  const std::string other = b64encode(std::string(32, 'n'));
+  CHECK(parse_config(R"({"root_key":")" + good + R"(","new_root_key":")" + other + R"("})")
+            .new_root_key->at(0) == 'n');
+  CHECK_FALSE(parse_config(R"({"root_key":")" + good + R"("})").new_root_key.has_value());
+  CHECK(parse_config(R"({"root_key":")" + good + R"(","key_chain_rotate_after_s":60})")
+            .key_chain_rotate_after_s == 60);
+  CHECK_THROWS_WITH(parse_config(R"({"root_key":")" + good + R"(","key_chain_rotate_after_s":0})"),
+                    Catch::Contains("key_chain_rotate_after_s"));
   // The message never echoes the secret.
   try {
     parse_config(R"({"root_key":")" + b64encode(std::string(31, 'k')) + R"("})");
