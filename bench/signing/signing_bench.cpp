@@ -193,8 +193,9 @@ int main(int argc, char** argv) {
       rows[name].speed_verify.push_back(sp.verify);
     }
   }
-  std::printf("signing core vs OpenSSL, medians of %d runs of %.1f s (ops/s; ratio = core / peer)\n", runs,
-              seconds);
+  std::printf(
+      "signing core vs OpenSSL, medians of %d runs of %.1f CPU s (ops per CPU second; ratio = core / peer)\n",
+      runs, seconds);
   std::printf("%-24s %-6s %12s %12s %7s %14s %7s\n", "algorithm", "op", "core", "EVP direct", "ratio",
               "openssl speed", "ratio");
   for (Algorithm a : algs) {

@@ -214,6 +214,18 @@ std::string ecdsa_p1363_to_der(std::string_view sig) {
   return out;
 }
 
+std::optional<std::string> verify_client_signature(Algorithm a, EVP_PKEY* pub, std::string_view message,
+                                                   std::string_view signature) {
+  if (verify_signature(a, pub, message, signature)) return std::string(signature);
+  // Only if the given bytes are not a valid signature: a 64-byte DER one is
+  // possible (short r and s), so DER is always tried first.
+  if ((a == Algorithm::EcdsaP256 || a == Algorithm::EcdsaSecp256k1) && signature.size() == 64) {
+    std::string der = ecdsa_p1363_to_der(signature);
+    if (verify_signature(a, pub, message, der)) return der;
+  }
+  return std::nullopt;
+}
+
 std::string openssl_verify_command(Algorithm a, const std::string& pub, const std::string& msg,
                                    const std::string& sig) {
   switch (a) {

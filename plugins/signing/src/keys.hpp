@@ -80,6 +80,12 @@ bool verify_signature(Algorithm a, EVP_PKEY* pub, std::string_view message, std:
 // returned unchanged.
 std::string ecdsa_p1363_to_der(std::string_view sig);
 
+// A signature from a client: checked as given, and for ECDSA also as
+// WebCrypto's r ‖ s. Returns the form that verified (DER for ECDSA), or
+// nullopt if neither does.
+std::optional<std::string> verify_client_signature(Algorithm a, EVP_PKEY* pub, std::string_view message,
+                                                   std::string_view signature);
+
 // The exact openssl command line that checks a signature, for READMEs and
 // tests: files pub.pem, statement.json, signature.bin.
 std::string openssl_verify_command(Algorithm a, const std::string& pub, const std::string& msg,

@@ -382,12 +382,10 @@ class Signing : public vellum::Plugin {
       custody = "client";
       key = sg::pubkey_from_pem(str_member(b, "public_key", true, 16384));
       sg::check_key(*alg, key.get());
-      std::string proof = sg::b64decode(str_member(b, "proof", true, 4096));
-      if (*alg == sg::Algorithm::EcdsaP256 || *alg == sg::Algorithm::EcdsaSecp256k1)
-        proof = sg::ecdsa_p1363_to_der(proof);
+      const std::string proof = sg::b64decode(str_member(b, "proof", true, 4096));
       const std::string challenge =
           "vellum.signing.key-registration.v1:" + user + ":" + sg::key_id(key.get());
-      if (!sg::verify_signature(*alg, key.get(), challenge, proof))
+      if (!sg::verify_client_signature(*alg, key.get(), challenge, proof))
         throw HttpProblem{422, "'proof' is not a signature of the registration challenge by this key"};
     } else {
       uint32_t bits = cfg_.default_rsa_bits;
@@ -493,13 +491,10 @@ class Signing : public vellum::Plugin {
                         hi = sg::rfc3339_ms(now + kClientClockSkewMs);
       if (s.signed_at < lo || s.signed_at > hi)
         throw HttpProblem{422, "'signed_at' must be within 5 minutes of the server's time " + now_text};
-      std::string sig = in.client_signature;
-      if (*alg == sg::Algorithm::EcdsaP256 || *alg == sg::Algorithm::EcdsaSecp256k1)
-        sig = sg::ecdsa_p1363_to_der(sig);
-      if (!sg::verify_signature(*alg, pub.get(), r.statement_bytes, sig))
-        throw HttpProblem{422, "the signature does not verify over the statement"};
-      r.signature = sig;
-      if (sg::cms_supported(*alg)) r.cms = sg::cms_wrap_signature(cert.get(), *alg, r.statement_bytes, sig);
+      auto sig = sg::verify_client_signature(*alg, pub.get(), r.statement_bytes, in.client_signature);
+      if (!sig) throw HttpProblem{422, "the signature does not verify over the statement"};
+      r.signature = *sig;
+      if (sg::cms_supported(*alg)) r.cms = sg::cms_wrap_signature(cert.get(), *alg, r.statement_bytes, *sig);
     } else {
       s.signed_at = sg::rfc3339_ms(now);
       r.statement_bytes = sg::canonical(s);

@@ -135,6 +135,9 @@ TEST_CASE("WebCrypto P1363 ECDSA signatures convert to the DER form openssl chec
   ECDSA_SIG_free(sig);
   CHECK_FALSE(verify_signature(Algorithm::EcdsaP256, key.get(), "message", raw));
   CHECK(verify_signature(Algorithm::EcdsaP256, key.get(), "message", ecdsa_p1363_to_der(raw)));
+  CHECK(verify_client_signature(Algorithm::EcdsaP256, key.get(), "message", raw) == der);
+  CHECK(verify_client_signature(Algorithm::EcdsaP256, key.get(), "message", der) == der);
+  CHECK_FALSE(verify_client_signature(Algorithm::EcdsaP256, key.get(), "other", raw).has_value());
 }
 
 TEST_CASE("Encodings reject malformed input") {
