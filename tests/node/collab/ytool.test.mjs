@@ -118,4 +118,16 @@ for (let round = 0; round < 12; round++) {
   if (merged.length > 2100) fail('keystrokes: merged is ' + merged.length + ' bytes')
   if (plain.length < 4 * merged.length) fail('keystrokes: fusion did not shrink the update')
 }
+// Overwrites: deleted content is collected, so the state stays small.
+{
+  const d = new Y.Doc()
+  const ups = []
+  d.on('update', (u) => ups.push(u))
+  for (let i = 0; i < 500; i++) d.getMap('m').set('k' + (i % 5), 'v'.repeat(1000) + i)
+  const merged = run('merge', ups)
+  const r = new Y.Doc()
+  Y.applyUpdate(r, merged)
+  if (JSON.stringify(r.getMap('m').toJSON()) !== JSON.stringify(d.getMap('m').toJSON())) fail('overwrites: map differs')
+  if (merged.length > 20000) fail('overwrites: merged is ' + merged.length + ' bytes')
+}
 console.log('ok')

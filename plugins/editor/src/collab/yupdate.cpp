@@ -287,6 +287,26 @@ void append_content(Struct& a, Struct&& b) {
     for (auto& x : b.elems) a.elems.push_back(std::move(x));
 }
 
+bool fully_deleted(const DeleteSet& ds, const Struct& s) {
+  auto it = ds.find(s.client);
+  if (it == ds.end()) return false;
+  auto& r = it->second;  // sorted, disjoint
+  auto at = std::upper_bound(r.begin(), r.end(), std::make_pair(s.clock, UINT64_MAX));
+  if (at == r.begin()) return false;
+  --at;
+  return at->first + at->second >= s.end();
+}
+
+// What Yjs's own garbage collection does to a deleted item: keep its id,
+// origins and length, drop its content. Receivers treat children of a
+// collected type as collected too (yjs Item.gc, getMissing).
+void collect(const DeleteSet& ds, Struct& s) {
+  if (s.kind != StructKind::kItem || s.ref == kDeleted || !fully_deleted(ds, s)) return;
+  s.ref = kDeleted;
+  s.text.clear();
+  s.elems.clear();
+}
+
 }  // namespace
 
 Struct slice(const Struct& s, uint64_t diff) {
@@ -441,6 +461,7 @@ Update merge(std::vector<Update> updates, bool compact) {
     std::stable_sort(v.begin(), v.end(), [](const Struct& a, const Struct& b) { return a.clock < b.clock; });
     const size_t first = out.structs.size();
     for (auto& s : v) {
+      if (compact) collect(out.ds, s);
       if (out.structs.size() == first) {
         out.structs.push_back(std::move(s));
         continue;
@@ -459,6 +480,7 @@ Update merge(std::vector<Update> updates, bool compact) {
         continue;
       }
       Struct next = s.clock < end ? slice(s, end - s.clock) : std::move(s);
+      if (compact) collect(out.ds, next);
       if (last.kind == StructKind::kGc && next.kind == StructKind::kGc) {
         last.length += next.length;
       } else if (compact && mergeable(last, next)) {

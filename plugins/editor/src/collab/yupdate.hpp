@@ -71,9 +71,11 @@ std::string encode_update(const Update& u);
 
 // Like Y.mergeUpdates: one update equivalent to applying all of `updates`
 // (overlaps removed, gaps kept as skips, delete sets united). With
-// compact = true, adjacent items that Yjs itself would merge in a document
-// (same client, consecutive clocks, chained origins) become one item, so a
-// long history of keystrokes compacts to about the size of its text.
+// compact = true, the content of items the delete set covers entirely is
+// dropped (as Yjs's garbage collection does), and adjacent items that Yjs
+// itself would merge in a document (same client, consecutive clocks,
+// chained origins) become one item, so a long history of keystrokes and
+// overwrites compacts to about the size of the visible document.
 std::string merge_updates(const std::vector<std::string_view>& updates, bool compact = true);
 Update merge(std::vector<Update> updates, bool compact = true);
 

@@ -170,3 +170,9 @@ TEST_CASE("limits close with their own codes") {
       "max_message_bytes = 4096 }\n");
   t.node("limits.mjs");
 }
+
+TEST_CASE("a client that cannot keep up is disconnected and others are not") {
+  Collab t(
+      "collab = { max_queued_bytes = 65536, max_messages_per_second = 100000, message_burst = 100000 }\n");
+  t.node("backpressure.mjs");
+}
