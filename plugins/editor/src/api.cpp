@@ -968,7 +968,8 @@ std::string Api::filter_export(vellum::Request& req, const json& meta, uint64_t 
 void Api::check_nodes(vellum::Request& req, const json& meta, const json& next,
                       const std::string& resource) const {
   json before = json::object();
-  if (meta["content_type"] == kJson) before = json::parse(store_.read_bytes(meta, meta["version"]));
+  if (meta.value("content_type", std::string()) == kJson)
+    before = json::parse(store_.read_bytes(meta, meta["version"]));
   const std::string owner = meta["owner"];
   for (const std::string& node : changed_nodes(before, next))
     if (!host_.authorize(req, "write", resource + "/node/" + node, owner))

@@ -12,7 +12,7 @@ namespace {
 
 // Above this many LCS cells an array is treated as one block (bounded
 // memory and time for hostile inputs).
-constexpr size_t kMaxLcsCells = 16u * 1024 * 1024;
+constexpr size_t kMaxLcsCells = 4u * 1024 * 1024;  // 16 MiB of table
 
 using Opt = std::optional<json>;
 
