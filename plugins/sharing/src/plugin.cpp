@@ -264,6 +264,22 @@ class Sharing : public vellum::Plugin {
           [this](vellum::Request& r) { approve_break_glass(r); });
     route("POST", "/v1/sharing/break-glass/{id}/justification", "Justify emergency access (within 24 h)",
           [this](vellum::Request& r) { justify_break_glass(r); });
+    // teams
+    route("POST", "/v1/sharing/teams", "Create a team (you become its owner)",
+          [this](vellum::Request& r) { create_team(r); });
+    route("GET", "/v1/sharing/teams/{id}", "A team and its members",
+          [this](vellum::Request& r) { get_team(r); });
+    route("POST", "/v1/sharing/teams/{id}/invites",
+          "Invite by email (the token goes out through sharing.mail)",
+          [this](vellum::Request& r) { invite(r); });
+    route("POST", "/v1/sharing/teams/invites/accept", "Accept a team invitation",
+          [this](vellum::Request& r) { accept_invite(r); });
+    route("PATCH", "/v1/sharing/teams/{id}/members/{user}", "Change a member's role",
+          [this](vellum::Request& r) { change_member(r); });
+    route("DELETE", "/v1/sharing/teams/{id}/members/{user}", "Remove a member (or leave)",
+          [this](vellum::Request& r) { remove_member(r); });
+    route("POST", "/v1/sharing/teams/{id}/transfer", "Transfer ownership to a member",
+          [this](vellum::Request& r) { transfer_team(r); });
     route("GET", "/v1/sharing/break-glass", "List emergency accesses (administrators)",
           [this](vellum::Request& r) { list_break_glass(r); });
   }
@@ -453,6 +469,7 @@ class Sharing : public vellum::Plugin {
     for (auto& [k, v] : scan_all("d/")) engine_.put_delegation(delegation_of(json::parse(v)));
     for (auto& [k, v] : scan_all("e/")) engine_.put_elevation(elevation_of(json::parse(v)));
     for (auto& [k, v] : scan_all("b/")) engine_.put_break_glass(break_glass_of(json::parse(v)));
+    for (auto& [k, v] : scan_all("t/")) apply_team(json::parse(v));
     host().info("sharing: " + std::to_string(engine_.grant_count()) + " grants loaded");
   }
 
@@ -926,6 +943,154 @@ class Sharing : public vellum::Plugin {
     }
     audit(req, "sharing.link.redeem", res, {{"link", id}, {"as", user ? "user" : "guest"}});
     req.json(200, out.dump());
+  }
+
+  // ---- teams: roles owner > admin > editor > viewer; membership makes the
+  // subject team:<id> for grants.
+  static int team_rank(const std::string& role) {
+    return role == "owner" ? 4 : role == "admin" ? 3 : role == "editor" ? 2 : role == "viewer" ? 1 : 0;
+  }
+  void apply_team(const json& t) {
+    std::vector<std::string> members;
+    for (const auto& [u, r] : t["members"].items()) members.push_back(u);
+    engine_.set_team_members(t["id"], members);
+  }
+  struct Team {
+    json t;
+    uint64_t version = 0;
+  };
+  Team load_team(vellum::Request& req, int min_rank) const {
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("t/" + id) : std::nullopt;
+    const std::string me(req.principal().user_id);
+    if (!v) throw HttpProblem{404, "no such team"};
+    json t = json::parse(v->data);
+    const int rank = t["members"].contains(me) ? team_rank(t["members"][me]) : 0;
+    if (rank == 0) throw HttpProblem{404, "no such team"};  // non-members do not learn it exists
+    if (rank < min_rank) throw HttpProblem{403, "your team role does not allow this"};
+    return {t, v->version};
+  }
+  void save_team(vellum::Request& req, Team& t, const std::string& what, json details,
+                 const std::vector<std::string>& subjects) {
+    try {
+      host().put("t/" + t.t["id"].get<std::string>(), t.t.dump(), t.version);
+    } catch (const Error& e) {
+      if (e.status() == VELLUM_ERR_CONFLICT) throw HttpProblem{409, "the team changed; try again"};
+      throw;
+    }
+    apply_team(t.t);
+    details["team"] = t.t["id"];
+    audit(req, "sharing.team." + what, "", details);
+    changed("", subjects);
+  }
+  static std::string member_role(const json& body, bool owner_ok) {
+    const std::string role = body.value("role", "");
+    if (team_rank(role) == 0 || (!owner_ok && role == "owner"))
+      throw HttpProblem{422, "'role' must be admin, editor or viewer", {{"pointer", "/role"}}};
+    return role;
+  }
+  void create_team(vellum::Request& req) {
+    const auto p = req.principal();
+    if (p.is_guest()) throw HttpProblem{403, "guests cannot create teams"};
+    json body = body_of(req);
+    const std::string name = body.value("name", "");
+    if (name.empty() || name.size() > 200)
+      throw HttpProblem{422, "'name' must be 1..200 characters", {{"pointer", "/name"}}};
+    Team t{{{"id", new_id()},
+            {"name", name},
+            {"owner", std::string(p.user_id)},
+            {"members", {{std::string(p.user_id), "owner"}}},
+            {"created_ms", host().now_ms()}},
+           VELLUM_VERSION_ABSENT};
+    save_team(req, t, "create", {}, {std::string(p.user_id)});
+    req.json(201, t.t.dump());
+  }
+  void get_team(vellum::Request& req) { req.json(200, load_team(req, 1).t.dump()); }
+  void invite(vellum::Request& req) {
+    Team t = load_team(req, 3);
+    json body = body_of(req);
+    const std::string email = body.value("email", "");
+    const std::string role = member_role(body, false);
+    if (email.size() < 3 || email.size() > 320 || email.find('@') == std::string::npos ||
+        email.find_first_of(" \r\n") != std::string::npos)
+      throw HttpProblem{422, "'email' must be an email address", {{"pointer", "/email"}}};
+    // The token reaches only the mailbox (sharing.mail); we keep its hash.
+    const std::string token = "vsi_" + b64url(host().random(32));
+    const std::string id = new_id();
+    json inv = {{"id", id},
+                {"team", t.t["id"]},
+                {"email_hash", sha256_hex(email)},
+                {"role", role},
+                {"invited_by", std::string(req.principal().user_id)},
+                {"expires_ms", host().now_ms() + 7LL * 86400000}};
+    host().put("ti/" + sha256_hex(token), inv.dump(), VELLUM_VERSION_ABSENT);
+    host().publish("sharing.mail", json({{"to", email},
+                                         {"kind", "team_invite"},
+                                         {"team", t.t["id"]},
+                                         {"team_name", t.t["name"]},
+                                         {"role", role},
+                                         {"token", token}})
+                                       .dump());
+    audit(req, "sharing.team.invite", "", {{"team", t.t["id"]}, {"invite", id}, {"role", role}});
+    inv.erase("email_hash");
+    req.json(201, inv.dump());
+  }
+  void accept_invite(vellum::Request& req) {
+    const auto p = req.principal();
+    if (p.is_guest()) throw HttpProblem{403, "guests cannot join teams"};
+    json body = body_of(req);
+    const std::string token = body.value("token", "");
+    const std::string key = "ti/" + sha256_hex(token);
+    auto iv = token.size() >= 20 && token.size() <= 128 ? host().get(key) : std::nullopt;
+    if (!iv) throw HttpProblem{404, "no such invitation"};
+    json inv = json::parse(iv->data);
+    if (host().now_ms() >= inv["expires_ms"].get<int64_t>()) {
+      host().erase(key);
+      throw HttpProblem{410, "the invitation has expired"};
+    }
+    auto tv = host().get("t/" + inv["team"].get<std::string>());
+    if (!tv) throw HttpProblem{410, "the team no longer exists"};
+    Team t{json::parse(tv->data), tv->version};
+    const std::string me(p.user_id);
+    if (!t.t["members"].contains(me)) t.t["members"][me] = inv["role"];
+    host().erase(key);  // one use
+    save_team(req, t, "join", {{"user", me}, {"role", t.t["members"][me]}}, {me});
+    req.json(200, t.t.dump());
+  }
+  void change_member(vellum::Request& req) {
+    Team t = load_team(req, 3);
+    const std::string user(req.param("user").value_or(""));
+    if (!t.t["members"].contains(user)) throw HttpProblem{404, "not a member"};
+    if (t.t["members"][user] == "owner") throw HttpProblem{409, "transfer ownership instead"};
+    json body = body_of(req);
+    const std::string role = member_role(body, false);
+    t.t["members"][user] = role;
+    save_team(req, t, "role", {{"user", user}, {"role", role}}, {user});
+    req.json(200, t.t.dump());
+  }
+  void remove_member(vellum::Request& req) {
+    const std::string me(req.principal().user_id);
+    const std::string user(req.param("user").value_or(""));
+    Team t = load_team(req, user == me ? 1 : 3);
+    if (!t.t["members"].contains(user)) throw HttpProblem{404, "not a member"};
+    if (t.t["members"][user] == "owner")
+      throw HttpProblem{409, "the owner cannot leave; transfer ownership first"};
+    t.t["members"].erase(user);
+    save_team(req, t, "remove", {{"user", user}}, {user});
+    req.json(200, t.t.dump());
+  }
+  void transfer_team(vellum::Request& req) {
+    Team t = load_team(req, 4);
+    json body = body_of(req);
+    const std::string to = body.value("user", "");
+    if (!t.t["members"].contains(to) || to == t.t["owner"])
+      throw HttpProblem{422, "'user' must be another member", {{"pointer", "/user"}}};
+    const std::string from = t.t["owner"];
+    t.t["members"][from] = "admin";
+    t.t["members"][to] = "owner";
+    t.t["owner"] = to;
+    save_team(req, t, "transfer", {{"from", from}, {"to", to}}, {from, to});
+    req.json(200, t.t.dump());
   }
 
   // ---- delegation

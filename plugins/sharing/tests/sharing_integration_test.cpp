@@ -35,7 +35,8 @@ std::string config() {
   return "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n"
          "[plugins.editor]\n"
          "[plugins.sharing]\nlink_max_failures = 3\nlink_delay_base_ms = 0\n"
-         "break_glass_approvals = { default = 2 }\n";
+         "break_glass_approvals = { default = 2 }\n"
+         "[plugins.sharing_testmail]\n";
 }
 
 std::map<std::string, std::string> auth(const std::string& t) {
@@ -370,4 +371,46 @@ TEST_CASE("break-glass counts distinct administrator approvals", "[integration][
   CHECK(j["late"] == false);
   json all = a.ok("GET", "/v1/sharing/break-glass", a.admin);
   CHECK(all["items"][0]["flagged"] == false);
+}
+
+TEST_CASE("teams: invite by email, accept, roles, removal and transfer", "[integration][teams]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob");
+  auto [carol_id, carol] = a.user("carol");
+  json t = a.ok("POST", "/v1/sharing/teams", bob, {{"name", "Design"}}, 201);
+  const std::string tid = t["id"];
+  CHECK(t["members"][bob_id] == "owner");
+  CHECK(a.status("GET", "/v1/sharing/teams/" + tid, carol) == 404);
+  a.problem("POST", "/v1/sharing/teams/" + tid + "/invites", bob,
+            json({{"email", "carol@example.com"}, {"role", "owner"}}).dump(), 422);
+  json inv = a.ok("POST", "/v1/sharing/teams/" + tid + "/invites", bob,
+                  {{"email", "carol@example.com"}, {"role", "viewer"}}, 201);
+  CHECK_FALSE(inv.contains("token"));
+  // the token went out through the mail hook only
+  json box = a.ok("GET", "/v1/test/mailbox", a.admin);
+  REQUIRE(box["items"].size() == 1);
+  CHECK(box["items"][0]["to"] == "carol@example.com");
+  const std::string token = box["items"][0]["token"];
+  a.problem("POST", "/v1/sharing/teams/invites/accept", carol,
+            json({{"token", "vsi_wrongwrongwrongwrong"}}).dump(), 404);
+  json joined = a.ok("POST", "/v1/sharing/teams/invites/accept", carol, {{"token", token}});
+  CHECK(joined["members"][carol_id] == "viewer");
+  CHECK(a.status("POST", "/v1/sharing/teams/invites/accept", carol, {{"token", token}}) == 404);  // one use
+
+  // a grant to the team reaches its members, and leaves with them
+  const std::string id = a.doc(a.admin);
+  a.ok("POST", "/v1/sharing/grants", a.admin, grant("team:" + tid, "document/" + id, "viewer"), 201);
+  CHECK(a.status("GET", "/v1/docs/" + id, carol) == 200);
+  // viewers cannot manage the team
+  CHECK(a.status("PATCH", "/v1/sharing/teams/" + tid + "/members/" + bob_id, carol, {{"role", "viewer"}}) ==
+        403);
+  a.ok("PATCH", "/v1/sharing/teams/" + tid + "/members/" + carol_id, bob, {{"role", "admin"}});
+  a.problem("POST", "/v1/sharing/teams/" + tid + "/transfer", carol, json({{"user", carol_id}}).dump(), 403);
+  json tr = a.ok("POST", "/v1/sharing/teams/" + tid + "/transfer", bob, {{"user", carol_id}});
+  CHECK(tr["owner"] == carol_id);
+  CHECK(tr["members"][bob_id] == "admin");
+  a.problem("DELETE", "/v1/sharing/teams/" + tid + "/members/" + carol_id, bob, "", 409);  // the owner stays
+  a.ok("DELETE", "/v1/sharing/teams/" + tid + "/members/" + bob_id, carol);
+  CHECK(a.status("GET", "/v1/sharing/teams/" + tid, bob) == 404);
+  a.problem("POST", "/v1/sharing/teams/" + tid + "/transfer", carol, json({{"user", carol_id}}).dump(), 422);
 }
