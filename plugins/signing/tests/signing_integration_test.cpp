@@ -342,6 +342,19 @@ TEST_CASE("A decline ends a request and a cancellation is audited") {
               json({{"key_id", ck}}).dump(), 409);
   api.problem("GET", "/v1/signing/requests/" + id + "/evidence", api.admin, "", 409);
 
+  // An external signer declines through the link, which is then used up.
+  json req3 = api.ok("POST", "/v1/signing/requests", api.admin,
+                     {{"document", doc},
+                      {"signers", json::array({{{"email", "dora@outside.example"}}})},
+                      {"deadline_ms", now_ms() + 3600000}},
+                     201);
+  std::map<std::string, std::string> hdr = {{"Vellum-Signing-Token", req3["invitations"][0]["token"]}};
+  api.problem("POST", "/v1/signing/invitation/decline", "", "{}", 422, hdr);  // a reason is required
+  json d3 = api.ok("POST", "/v1/signing/invitation/decline", "", {{"reason", "not my contract"}}, 200, hdr);
+  CHECK(d3["state"] == "declined");
+  CHECK(d3["signers"][0]["reason"] == "not my contract");
+  api.problem("POST", "/v1/signing/invitation/sign", "", "{}", 404, hdr);
+
   // Cancellation: only the requester; audited.
   json req2 = api.ok("POST", "/v1/signing/requests", api.admin,
                      {{"document", doc},
