@@ -307,23 +307,23 @@ void Server::on_open(vellum_conn_id conn, vellum::Request& req) {
   }
   m_connections_.record(static_cast<double>(open_count));
   Doc& d = *c->doc;
-  std::lock_guard<std::mutex> l(d.mu);
   try {
+    std::lock_guard<std::mutex> l(d.mu);
     if (!d.loaded) load(d, true);
+    // Joining under the document lock: every update applied after this point
+    // is broadcast to us, everything before is in the state we answer from.
+    host_.join(id, conn);
+    const Update state = decode_update(current_state(d));
+    host_.send(conn, sync_step1(encode_state_vector(state_vector(state))));
+    if (!d.awareness.empty()) {
+      std::vector<OwnedAwareness> all;
+      for (auto& [client, a] : d.awareness) all.push_back({client, a.clock, a.state});
+      host_.send(conn, awareness_message(encode_awareness(all)));
+    }
   } catch (const std::exception& e) {
+    // The connection stays accepted (on_close cleans up): tell the client why.
     host_.error(std::string("collab: cannot load a document: ") + e.what());
     host_.close(conn, kCloseStorage, "the document cannot be loaded");
-    return;
-  }
-  // Joining under the document lock: every update applied after this point
-  // is broadcast to us, everything before is in the state we answer from.
-  host_.join(id, conn);
-  const Update state = decode_update(current_state(d));
-  host_.send(conn, sync_step1(encode_state_vector(state_vector(state))));
-  if (!d.awareness.empty()) {
-    std::vector<OwnedAwareness> all;
-    for (auto& [client, a] : d.awareness) all.push_back({client, a.clock, a.state});
-    host_.send(conn, awareness_message(encode_awareness(all)));
   }
 }
 
