@@ -380,13 +380,14 @@ TEST_CASE("A request past its deadline expires and refuses signatures") {
   json req = api.ok("POST", "/v1/signing/requests", api.admin,
                     {{"document", doc},
                      {"signers", json::array({{{"user", api.ids["bob"]}}, {{"email", "x@y.example"}}})},
-                     {"deadline_ms", now_ms() + 1500}},
+                     {"deadline_ms", now_ms() + 4000}},
                     201);
   const std::string id = req["id"];
   const std::string link = req["invitations"][0]["token"];
-  // Wait for the host clock to pass the deadline (polling, no timing assertion).
+  // 4 s leave room for a slow (sanitized, loaded) server to create it; then
+  // wait for the host clock to pass the deadline (polling, no timing assertion).
   std::string state;
-  for (int i = 0; i < 200 && state != "expired"; ++i) {
+  for (int i = 0; i < 600 && state != "expired"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     state = api.ok("GET", "/v1/signing/requests/" + id, api.admin)["state"];
   }
