@@ -7,7 +7,9 @@
 // 64 KiB document for 1, 10 and 100 recipients (X25519, P-256 and RSA-2048)
 // next to `openssl speed ecdhx25519 ecdhp256 rsa2048`. Every figure is the median of
 // --runs runs (default 5); the runs of all candidates are interleaved so
-// that load from other processes hits them alike.
+// that load from other processes hits them alike, and `openssl speed` runs
+// with -elapsed (wall clock, like our figures: its default is CPU time,
+// which would flatter it on a loaded machine).
 //
 //   bench_crypto [--runs N] [--seconds S] [--openssl PATH]
 #include <algorithm>
@@ -53,8 +55,8 @@ double throughput(size_t bytes, double seconds, const std::function<void()>& op)
 
 // `openssl speed -evp aes-256-gcm -bytes n -mr`: the "+F:" line ends in bytes per second.
 double openssl_speed(const std::string& openssl, size_t bytes, int seconds) {
-  const std::string cmd = openssl + " speed -evp aes-256-gcm -bytes " + std::to_string(bytes) + " -seconds " +
-                          std::to_string(seconds) + " -mr 2>/dev/null";
+  const std::string cmd = openssl + " speed -elapsed -evp aes-256-gcm -bytes " + std::to_string(bytes) +
+                          " -seconds " + std::to_string(seconds) + " -mr 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return 0;
   char line[512];
@@ -75,7 +77,8 @@ struct PkSpeed {
 };
 PkSpeed openssl_pk_speed(const std::string& openssl) {
   PkSpeed r;
-  FILE* p = popen((openssl + " speed -seconds 1 -mr rsa2048 ecdhx25519 ecdhp256 2>/dev/null").c_str(), "r");
+  FILE* p = popen(
+      (openssl + " speed -elapsed -seconds 1 -mr rsa2048 ecdhx25519 ecdhp256 2>/dev/null").c_str(), "r");
   if (!p) return r;
   char line[512];
   while (fgets(line, sizeof line, p)) {
