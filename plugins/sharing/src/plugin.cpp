@@ -736,6 +736,24 @@ class Sharing : public vellum::Plugin {
                                       engine_.roles());
         }
         link[k] = v;
+      } else if (k == "allowed_emails" || k == "allowed_domains") {
+        if (!v.is_array() || v.size() > 1000)
+          throw HttpProblem{422, "'" + k + "' must be an array of at most 1000 entries", {{"pointer", ptr}}};
+        json list = json::array();
+        for (const auto& x : v) {
+          std::string e = x.is_string() ? x.get<std::string>() : std::string();
+          std::transform(e.begin(), e.end(), e.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+          const bool ok =
+              !e.empty() && e.size() <= 320 && e.find_first_of(" \r\n") == std::string::npos &&
+              (k == "allowed_emails" ? e.find('@') != std::string::npos : e.find('@') == std::string::npos);
+          if (!ok) throw HttpProblem{422, "'" + k + "' holds an invalid entry", {{"pointer", ptr}}};
+          list.push_back(e);
+        }
+        if (list.empty())
+          link.erase(k);
+        else
+          link[k] = list;
       } else if (k == "password") {
         if (!v.is_string() || v.get<std::string>().size() < 8 || v.get<std::string>().size() > 256)
           throw HttpProblem{422, "'password' must be 8..256 characters", {{"pointer", ptr}}};
@@ -853,6 +871,69 @@ class Sharing : public vellum::Plugin {
         json({{"failures", t.failures}, {"last_ms", t.last_ms}, {"locked_until", t.locked_until}}).dump());
   }
 
+  // Links limited to email addresses or domains: the first call with an
+  // allowed `email` mails a one-time code (sharing.mail) and answers 202; the
+  // second call brings the code. Returns true once the address is verified.
+  bool verify_email(vellum::Request& req, const json& link, const json& body, const std::string& tkey,
+                    const Throttle& th, int64_t now, std::string& email) const {
+    const std::string id = link["id"];
+    email = body.value("email", "");
+    std::transform(email.begin(), email.end(), email.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const auto at = email.rfind('@');
+    bool allowed = false;
+    if (at != std::string::npos && email.size() <= 320) {
+      for (const auto& e : link.value("allowed_emails", json::array()))
+        if (e == email) allowed = true;
+      for (const auto& d : link.value("allowed_domains", json::array()))
+        if (d == email.substr(at + 1)) allowed = true;
+    }
+    if (!allowed) {
+      record_failure(tkey, th, now);
+      throw HttpProblem{403, "this link is limited to certain email addresses; give yours in 'email'"};
+    }
+    const std::string okey = "lo/" + id + "/" + sha256_hex(email);
+    const std::string code = body.value("code", "");
+    auto cur = host().get(okey);
+    if (code.empty()) {
+      if (cur && now < json::parse(cur->data)["issued_ms"].get<int64_t>() + 60000)
+        throw HttpProblem{429, "a code was sent less than a minute ago"};
+      // Six digits, uniform (rejection sampling); only a hash is kept.
+      uint32_t n = 0;
+      do {
+        const std::string r = host().random(4);
+        std::memcpy(&n, r.data(), 4);
+      } while (n >= 4294000000u);
+      char digits[8];
+      std::snprintf(digits, sizeof digits, "%06u", n % 1000000u);
+      host().put(okey, json({{"hash", sha256_hex(id + "\n" + email + "\n" + digits)},
+                             {"issued_ms", now},
+                             {"expires_ms", now + 600000},
+                             {"attempts", 0}})
+                           .dump());
+      host().publish("sharing.mail",
+                     json({{"to", email}, {"kind", "link_code"}, {"link", id}, {"code", digits}}).dump());
+      OPENSSL_cleanse(digits, sizeof digits);
+      audit(req, "sharing.link.code", link["resource"], {{"link", id}});
+      req.json(202, json({{"code_sent", true}, {"expires_in_s", 600}}).dump());
+      return false;
+    }
+    json c = cur ? json::parse(cur->data) : json();
+    if (!cur || now >= c["expires_ms"].get<int64_t>() || c["attempts"].get<int>() >= 5 ||
+        c["hash"] != sha256_hex(id + "\n" + email + "\n" + code)) {
+      record_failure(tkey, th, now);
+      if (cur) {
+        c["attempts"] = c["attempts"].get<int>() + 1;
+        host().put(okey, c.dump());
+      }
+      audit(req, "sharing.link.redeem", link["resource"], {{"link", id}, {"reason", "wrong or expired code"}},
+            VELLUM_OUTCOME_DENIED);
+      throw HttpProblem{401, "the code is wrong or has expired"};
+    }
+    host().erase(okey);  // one use
+    return true;
+  }
+
   void redeem(vellum::Request& req) {
     const auto p = req.principal();
     json body = body_of(req);
@@ -901,6 +982,10 @@ class Sharing : public vellum::Plugin {
         throw HttpProblem{401, "the link needs its password"};
       }
     }
+    std::string email;
+    if (link.contains("allowed_emails") || link.contains("allowed_domains")) {
+      if (!verify_email(req, link, body, tkey, th, now, email)) return;  // a code was sent (202)
+    }
     const bool user = p.authenticated && !p.is_guest();
     if (link.value("require_mfa", false)) {
       // Guests have no MFA: such links are for signed-in users with fresh MFA.
@@ -918,7 +1003,9 @@ class Sharing : public vellum::Plugin {
     if (th.failures) host().erase(tkey);
     json use = {{"at_ms", now},
                 {"ip_hash", sha256_hex("vellum-sharing-ip\n" + std::string(p.client_ip)).substr(0, 32)},
-                {"who", user ? std::string(p.user_id) : "guest"}};
+                {"who", user            ? std::string(p.user_id)
+                        : email.empty() ? "guest"
+                                        : "guest " + email}};
     char seq[32];
     std::snprintf(seq, sizeof seq, "%020lld", static_cast<long long>(now));
     host().put("lu/" + id + "/" + seq + "-" + hex(host().random(4)), use.dump());
@@ -936,7 +1023,7 @@ class Sharing : public vellum::Plugin {
       const int64_t ttl = link.contains("expires_ms")
                               ? std::min<int64_t>(link["expires_ms"].get<int64_t>() - now, 30LL * 86400000)
                               : 7LL * 86400000;
-      std::string name = body.value("display_name", "Guest");
+      std::string name = body.value("display_name", email.empty() ? "Guest" : email);
       if (name.empty() || name.size() > 128) name = "Guest";
       out["token"] = host().guest_session_issue(id, "link", name, std::max<int64_t>(ttl, 60000));
       out["expires_ms"] = now + std::max<int64_t>(ttl, 60000);

@@ -306,6 +306,33 @@ TEST_CASE("share links: password, lock, guest session, role change, revocation, 
   a.ok("POST", "/v1/sharing/links/redeem", "", {{"token", once["token"]}});
   a.problem("POST", "/v1/sharing/links/redeem", "", json({{"token", once["token"]}}).dump(), 410);
 
+  // a link limited to an email domain: a one-time code through the mail hook
+  json mail = a.ok("POST", "/v1/sharing/links", a.admin,
+                   {{"resource", res}, {"role", "viewer"}, {"allowed_domains", {"example.net"}}}, 201);
+  // (each refusal below counts towards the lock of 3: two of them here)
+  a.problem("POST", "/v1/sharing/links/redeem", "",
+            json({{"token", mail["token"]}, {"email", "eve@other.org"}}).dump(), 403);
+  a.ok("POST", "/v1/sharing/links/redeem", "", {{"token", mail["token"]}, {"email", "Eve@Example.net"}}, 202);
+  a.problem("POST", "/v1/sharing/links/redeem", "",
+            json({{"token", mail["token"]}, {"email", "eve@example.net"}}).dump(),
+            429);  // not another code within a minute
+  json box = a.ok("GET", "/v1/test/mailbox", a.admin);
+  REQUIRE(box["items"].size() == 1);
+  CHECK(box["items"][0]["to"] == "eve@example.net");
+  const std::string code = box["items"][0]["code"];
+  CHECK(code.size() == 6);
+  const std::string wrong = code == "000000" ? "000001" : "000000";
+  a.problem("POST", "/v1/sharing/links/redeem", "",
+            json({{"token", mail["token"]}, {"email", "eve@example.net"}, {"code", wrong}}).dump(), 401);
+  json eve = a.ok("POST", "/v1/sharing/links/redeem", "",
+                  {{"token", mail["token"]}, {"email", "eve@example.net"}, {"code", code}});
+  CHECK(a.status("GET", "/v1/docs/" + id, eve["token"]) == 200);
+  a.problem("POST", "/v1/sharing/links/redeem", "",
+            json({{"token", mail["token"]}, {"email", "eve@example.net"}, {"code", code}}).dump(),
+            401);  // one use
+  CHECK(a.ok("GET", "/v1/sharing/links/" + mail["id"].get<std::string>() + "/uses",
+             a.admin)["items"][0]["who"] == "guest eve@example.net");
+
   // a link limited to other client addresses
   json net =
       a.ok("POST", "/v1/sharing/links", a.admin,
