@@ -1,4 +1,4 @@
-// vellumd: serve, check-config, plugins.
+// vellumd: serve, check-config, plugins, admin, audit, explain.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api_client.hpp"
 #include "audit.hpp"
 #include "runtime.hpp"
 #include "server.hpp"
@@ -38,6 +39,12 @@ const char* kUsage = R"(usage:
       VELLUM_ADMIN_PASSWORD environment variable, or the terminal — never argv.
   vellumd audit verify [--public-key FILE] | audit export [--since T] --format jsonl|syslog | audit public-key
       Check the audit log's hash chain and signed checkpoints; stream it; print the checkpoint key.
+  vellumd explain --action A --resource PATH [--user ID] [--owner ID] [--url URL] [--ca FILE]
+      Ask a running server's policy decision point why a user may (or may not)
+      do A on PATH (the sharing plugin's explain route). The token comes from
+      VELLUM_TOKEN, never argv. --url defaults to https://127.0.0.1:8443; --ca
+      names the trust anchors (e.g. <data>/tls/dev-cert.pem). Exit 0 permit,
+      3 deny, 1 error.
   vellumd print-default-config
       Print the embedded default configuration.
   vellumd --version | --help
@@ -53,7 +60,7 @@ Args parse_args(int argc, char** argv) {
   Args a;
   int i = 1;
   if (i < argc && argv[i][0] != '-') a.command = argv[i++];
-  bool passthrough = a.command == "admin" || a.command == "audit";
+  bool passthrough = a.command == "admin" || a.command == "audit" || a.command == "explain";
   for (; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&]() -> std::string {
@@ -382,6 +389,7 @@ int main(int argc, char** argv) {
                                                  : "./data";
       return run_audit_command(a.rest, data_dir);
     }
+    if (a.command == "explain") return run_explain_command(a.rest);
     if (a.command == "serve") return cmd_serve(a);
     std::cerr << "vellumd: unknown command '" << a.command << "'\n" << kUsage;
     return 2;
