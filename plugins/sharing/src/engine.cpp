@@ -671,6 +671,15 @@ void Engine::set_owner(const std::string& resource, const std::string& user) {
   std::unique_lock lk(mu_);
   owners_[resource] = user;
 }
+void Engine::set_workspace_rules(const std::string& workspace_id, std::optional<WorkspaceRules> rules) {
+  std::unique_lock lk(mu_);
+  const std::string key = "workspace/" + workspace_id;
+  if (rules)
+    workspaces_[key] = std::move(*rules);
+  else
+    workspaces_.erase(key);
+}
+
 std::string Engine::owner_of(std::string_view resource) const {
   std::shared_lock lk(mu_);
   auto it = owners_.find(std::string(resource));
@@ -923,6 +932,21 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
   std::shared_lock lk(mu_);
   const std::string_view user = q.user_id;
   ActionMask rb = 0;
+  if (!workspaces_.empty() && e.prefixes[0].rfind("workspace/", 0) == 0) {
+    if (auto it = workspaces_.find(e.prefixes[0]); it != workspaces_.end()) {
+      const WorkspaceRules& w = it->second;
+      if (w.require_mfa && q.mfa_verified_at_ms <= 0) {  // guests never have MFA
+        d.reason = "the workspace requires MFA";
+        return;
+      }
+      if (!w.ip_allowlist.empty() &&
+          std::none_of(w.ip_allowlist.begin(), w.ip_allowlist.end(),
+                       [&](const Cidr& c) { return c.contains(e.client_ip(q.client_ip)); })) {
+        d.reason = "the client address is outside the workspace's allowlist";
+        return;
+      }
+    }
+  }
   if (user.rfind("guest:", 0) == 0) {
     e.guest = true;
     // Only this plugin's guests (share links) have rights, and only the

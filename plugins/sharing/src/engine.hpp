@@ -169,6 +169,13 @@ struct BreakGlass {
   int64_t expires_ms = 0;
 };
 
+// Workspace-wide requirements, checked before grants and policies for every
+// resource under workspace/<id>.
+struct WorkspaceRules {
+  bool require_mfa = false;
+  std::vector<Cidr> ip_allowlist;  // empty = any address
+};
+
 // What the PDP is asked.
 struct Query {
   std::string_view user_id, scopes, client_ip, user_agent;
@@ -214,6 +221,7 @@ class Engine {
   void put_elevation(const Elevation& e);
   void put_break_glass(const BreakGlass& b);
   void set_owner(const std::string& resource, const std::string& user);  // recorded ownership
+  void set_workspace_rules(const std::string& workspace_id, std::optional<WorkspaceRules> rules);
   std::string owner_of(std::string_view resource) const;
   size_t grant_count() const;
   // Whether link `id` is live and its environment conditions hold for q
@@ -260,6 +268,7 @@ class Engine {
   StrMap<BreakGlass> break_glass_;
   StrMap<std::vector<std::string>> break_glass_of_;
   StrMap<std::string> owners_;
+  StrMap<WorkspaceRules> workspaces_;          // by "workspace/<id>"
   StrMap<std::vector<std::string>> subjects_;  // user -> user:, group:, domain:, team: subjects
 
   void reindex_policies();

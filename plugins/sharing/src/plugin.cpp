@@ -264,6 +264,13 @@ class Sharing : public vellum::Plugin {
           [this](vellum::Request& r) { approve_break_glass(r); });
     route("POST", "/v1/sharing/break-glass/{id}/justification", "Justify emergency access (within 24 h)",
           [this](vellum::Request& r) { justify_break_glass(r); });
+    // workspaces
+    route("POST", "/v1/sharing/workspaces", "Create a workspace (you become its owner)",
+          [this](vellum::Request& r) { create_workspace(r); });
+    route("GET", "/v1/sharing/workspaces/{id}", "A workspace and its settings",
+          [this](vellum::Request& r) { get_workspace(r); });
+    route("PUT", "/v1/sharing/workspaces/{id}/settings", "Replace a workspace's settings",
+          [this](vellum::Request& r) { put_workspace_settings(r); });
     // teams
     route("POST", "/v1/sharing/teams", "Create a team (you become its owner)",
           [this](vellum::Request& r) { create_team(r); });
@@ -470,6 +477,10 @@ class Sharing : public vellum::Plugin {
     for (auto& [k, v] : scan_all("e/")) engine_.put_elevation(elevation_of(json::parse(v)));
     for (auto& [k, v] : scan_all("b/")) engine_.put_break_glass(break_glass_of(json::parse(v)));
     for (auto& [k, v] : scan_all("t/")) apply_team(json::parse(v));
+    for (auto& [k, v] : scan_all("w/")) {
+      json w = json::parse(v);
+      engine_.set_workspace_rules(w["id"], rules_of(w["settings"]));
+    }
     host().info("sharing: " + std::to_string(engine_.grant_count()) + " grants loaded");
   }
 
@@ -1030,6 +1041,121 @@ class Sharing : public vellum::Plugin {
     }
     audit(req, "sharing.link.redeem", res, {{"link", id}, {"as", user ? "user" : "guest"}});
     req.json(200, out.dump());
+  }
+
+  // ---- workspaces
+  static std::optional<sh::WorkspaceRules> rules_of(const json& st) {
+    sh::WorkspaceRules r;
+    r.require_mfa = st.value("require_mfa", false);
+    for (const auto& c : st.value("ip_allowlist", json::array()))
+      r.ip_allowlist.push_back(*sh::Cidr::parse(c.get<std::string>()));
+    if (!r.require_mfa && r.ip_allowlist.empty()) return std::nullopt;
+    return r;
+  }
+  // Validates settings; unknown keys are refused.
+  json parse_settings(const json& body) const {
+    json st = json::object();
+    for (const auto& [k, v] : body.items()) {
+      const std::string ptr = "/" + k;
+      if (k == "require_mfa") {
+        if (!v.is_boolean()) throw HttpProblem{422, "'require_mfa' must be a boolean", {{"pointer", ptr}}};
+      } else if (k == "session_timeout_s") {
+        if (!v.is_number_integer() || v.get<int64_t>() < 60 || v.get<int64_t>() > 30LL * 86400)
+          throw HttpProblem{422, "'session_timeout_s' must be 60..2592000", {{"pointer", ptr}}};
+      } else if (k == "ip_allowlist") {
+        if (!v.is_array() || v.size() > 256)
+          throw HttpProblem{422, "'ip_allowlist' must be an array", {{"pointer", ptr}}};
+        for (const auto& c : v)
+          if (!c.is_string() || !sh::Cidr::parse(c.get<std::string>()))
+            throw HttpProblem{422, "'ip_allowlist' holds an invalid address or range", {{"pointer", ptr}}};
+      } else if (k == "default_team") {
+        if (!v.is_string() || !host().get("t/" + v.get<std::string>()))
+          throw HttpProblem{422, "'default_team' must be a team id", {{"pointer", ptr}}};
+      } else if (k == "default_role") {
+        if (!v.is_string() || !engine_.roles().find(v.get<std::string>()))
+          throw HttpProblem{422, "unknown role", {{"pointer", ptr}}};
+      } else if (k == "features") {
+        if (!v.is_object() || v.size() > 100)
+          throw HttpProblem{422, "'features' must be an object", {{"pointer", ptr}}};
+        for (const auto& [f, on] : v.items())
+          if (!on.is_boolean() || !valid_id(f))
+            throw HttpProblem{422, "feature flags are name: boolean", {{"pointer", ptr + "/" + f}}};
+      } else {
+        throw HttpProblem{422, "unknown key '" + k + "'", {{"pointer", ptr}}};
+      }
+      st[k] = v;
+    }
+    if (st.contains("default_team") != st.contains("default_role"))
+      throw HttpProblem{422, "'default_team' and 'default_role' go together", {{"pointer", "/default_role"}}};
+    return st;
+  }
+  void create_workspace(vellum::Request& req) {
+    const auto p = req.principal();
+    if (p.is_guest()) throw HttpProblem{403, "guests cannot create workspaces"};
+    json body = body_of(req);
+    const std::string name = body.value("name", "");
+    if (name.empty() || name.size() > 200)
+      throw HttpProblem{422, "'name' must be 1..200 characters", {{"pointer", "/name"}}};
+    const std::string id = new_id(), res = "workspace/" + id, me(p.user_id);
+    json w = {{"id", id},
+              {"name", name},
+              {"owner", me},
+              {"settings", json::object()},
+              {"created_ms", host().now_ms()}};
+    auto txn = host().begin();
+    txn.put("w/" + id, w.dump(), VELLUM_VERSION_ABSENT);
+    txn.put("o/" + res, me, VELLUM_VERSION_ABSENT);
+    txn.commit();
+    engine_.set_owner(res, me);
+    audit(req, "sharing.workspace.create", res);
+    changed(res, {me});
+    req.json(201, w.dump());
+  }
+  void get_workspace(vellum::Request& req) {
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("w/" + id) : std::nullopt;
+    if (!v) throw HttpProblem{404, "no such workspace"};
+    const std::string res = "workspace/" + id;
+    if (!is_admin(req.principal()) && !host().authorize(req, "read", res, engine_.owner_of(res)))
+      throw HttpProblem{403, "you may not read this workspace"};
+    req.json(200, v->data);
+  }
+  void put_workspace_settings(vellum::Request& req) {
+    const std::string id(req.param("id").value_or(""));
+    auto v = valid_id(id) ? host().get("w/" + id) : std::nullopt;
+    if (!v) throw HttpProblem{404, "no such workspace"};
+    const std::string res = "workspace/" + id;
+    require_may(req, res, "manage");
+    json st = parse_settings(body_of(req));
+    json w = json::parse(v->data);
+    // Default permissions: one grant of the default role to the default team.
+    const std::string gid = "wsdefault" + id;
+    if (engine_.grant(gid)) {
+      host().erase("g/" + gid);
+      engine_.remove_grant(gid);
+    }
+    if (st.contains("default_team")) {
+      sh::Grant g = sh::Grant::from_json({{"id", gid},
+                                          {"subject", "team:" + st["default_team"].get<std::string>()},
+                                          {"resource", res},
+                                          {"role", st["default_role"]},
+                                          {"created_by", std::string(req.principal().user_id)},
+                                          {"created_ms", host().now_ms()}},
+                                         engine_.roles());
+      host().put("g/" + gid, g.to_json().dump());
+      engine_.put_grant(g);
+    }
+    w["settings"] = st;
+    try {
+      host().put("w/" + id, w.dump(), v->version);
+    } catch (const Error& e) {
+      if (e.status() == VELLUM_ERR_CONFLICT) throw HttpProblem{409, "the workspace changed; try again"};
+      throw;
+    }
+    engine_.set_workspace_rules(id, rules_of(st));
+    audit(req, "sharing.workspace.settings", res, st);
+    changed(res);
+    req.json(200, w.dump());
   }
 
   // ---- teams: roles owner > admin > editor > viewer; membership makes the

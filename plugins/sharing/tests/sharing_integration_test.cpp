@@ -441,3 +441,44 @@ TEST_CASE("teams: invite by email, accept, roles, removal and transfer", "[integ
   CHECK(a.status("GET", "/v1/sharing/teams/" + tid, bob) == 404);
   a.problem("POST", "/v1/sharing/teams/" + tid + "/transfer", carol, json({{"user", carol_id}}).dump(), 422);
 }
+
+TEST_CASE("workspace settings: required MFA, IP allowlist and default permissions",
+          "[integration][workspaces]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob");
+  auto [carol_id, carol] = a.user("carol");
+  json w = a.ok("POST", "/v1/sharing/workspaces", bob, {{"name", "Studio"}}, 201);
+  const std::string wid = w["id"];
+  const std::string path = "/v1/sharing/workspaces/" + wid;
+  CHECK(a.status("GET", path, bob) == 200);
+  CHECK(a.status("GET", path, carol) == 403);
+  a.problem("PUT", path + "/settings", bob, json({{"require_mfa", "yes"}}).dump(), 422);
+  a.problem("PUT", path + "/settings", bob, json({{"ip_allowlist", {"10.0.0.0/40"}}}).dump(), 422);
+  a.problem("PUT", path + "/settings", bob, json({{"default_role", "viewer"}}).dump(), 422);
+  a.problem("PUT", path + "/settings", carol, json({{"require_mfa", false}}).dump(), 403);
+
+  // default permissions: the team's members get the default role on the workspace
+  json t = a.ok("POST", "/v1/sharing/teams", bob, {{"name", "Crew"}}, 201);
+  a.ok("POST", "/v1/sharing/teams/" + t["id"].get<std::string>() + "/invites", bob,
+       {{"email", "carol@example.com"}, {"role", "viewer"}}, 201);
+  json box = a.ok("GET", "/v1/test/mailbox", a.admin);
+  a.ok("POST", "/v1/sharing/teams/invites/accept", carol, {{"token", box["items"][0]["token"]}});
+  a.ok("PUT", path + "/settings", bob,
+       {{"default_team", t["id"]}, {"default_role", "viewer"}, {"features", {{"comments", true}}}});
+  CHECK(a.status("GET", path, carol) == 200);
+
+  // the allowlist and required MFA apply to everyone, the owner included
+  a.ok("PUT", path + "/settings", bob, {{"ip_allowlist", {"127.0.0.0/8", "::1/128"}}});
+  CHECK(a.status("GET", path, bob) == 200);
+  CHECK(a.status("GET", path, carol) == 403);  // the settings replaced the default grant
+  a.ok("PUT", path + "/settings", bob, {{"ip_allowlist", {"10.0.0.0/8"}}});
+  CHECK(a.status("GET", path, bob) == 403);
+  json why = a.ok("GET", "/v1/sharing/explain?action=read&resource=workspace/" + wid, bob);
+  CHECK(why["reason"] == "the client address is outside the workspace's allowlist");
+  a.ok("PUT", path + "/settings", a.admin, {{"require_mfa", true}});  // administrators can still manage it
+  CHECK(a.status("GET", path, bob) == 403);
+  why = a.ok("GET", "/v1/sharing/explain?action=read&resource=workspace/" + wid, bob);
+  CHECK(why["reason"] == "the workspace requires MFA");
+  a.ok("PUT", path + "/settings", a.admin, json::object());
+  CHECK(a.status("GET", path, bob) == 200);
+}
