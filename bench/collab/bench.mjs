@@ -34,8 +34,8 @@ const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/sta
 
 // ---- servers
 
-async function startVellum (docs) {
-  const dir = mkdtempSync(join(tmpdir(), 'vellum-bench-'))
+async function startVellum (docs, base = tmpdir()) {
+  const dir = mkdtempSync(join(base, 'vellum-bench-'))
   const env = { ...process.env, VELLUM_ROOT_KEY: randomBytes(32).toString('base64') }
   const cfg = `[server]\ntls = false\nthreads = 2\n[log]\nlevel = "warn"\n` +
     '[plugins.crypto]\nroot_key = { env = "VELLUM_ROOT_KEY" }\n' +
@@ -206,7 +206,7 @@ async function scenario2 (start) {
   const clients = await connectAll(server, plan)
   for (const c of clients.slice(10)) c.apply = false
   let best = 0
-  let rate = 100
+  let rate = 20
   const steps = []
   while (rate <= 20000) {
     const lat = await drive(clients, clients.slice(0, 10), rate, 3000)
@@ -214,7 +214,7 @@ async function scenario2 (start) {
     steps.push({ rate, p99 })
     if (!(p99 <= 50)) break
     best = rate
-    rate = Math.round(rate * 1.5)
+    rate = Math.round(rate * 1.4)
   }
   for (const c of clients) c.close()
   await server.stop()
@@ -234,7 +234,10 @@ async function scenario3 (start) {
   return { bytes_per_conn: (after - base) / clients.length, synced }
 }
 
-const servers = { vellum: startVellum, hocuspocus: startHocuspocus }
+// vellum-tmpfs: the same server with its data on tmpfs, where fsync costs
+// nothing: the server's own cost without the disk's commit latency.
+const servers = { vellum: startVellum, 'vellum-tmpfs': (n) => startVellum(n, '/dev/shm'), hocuspocus: startHocuspocus }
+if (process.env.SERVERS) for (const k of Object.keys(servers)) if (!process.env.SERVERS.split(',').includes(k)) delete servers[k]
 const results = {}
 for (const [name, fn] of [['1', scenario1], ['2', scenario2], ['3', scenario3]]) {
   if (!ONLY.includes(name)) continue
@@ -249,14 +252,11 @@ for (const [name, fn] of [['1', scenario1], ['2', scenario2], ['3', scenario3]])
   }
 }
 const med = (k, f) => median((results[k] || []).map(f))
-const out = {}
-if (ONLY.includes('1')) {
-  out.s1 = {
-    vellum: { p50: med('1.vellum', (r) => r.p50), p99: med('1.vellum', (r) => r.p99) },
-    hocuspocus: { p50: med('1.hocuspocus', (r) => r.p50), p99: med('1.hocuspocus', (r) => r.p99) }
-  }
+const out = { s1: {}, s2: {}, s3: {} }
+for (const name of Object.keys(servers)) {
+  if (ONLY.includes('1')) out.s1[name] = { p50: med('1.' + name, (r) => r.p50), p99: med('1.' + name, (r) => r.p99) }
+  if (ONLY.includes('2')) out.s2[name] = med('2.' + name, (r) => r.max_rate)
+  if (ONLY.includes('3')) out.s3[name] = med('3.' + name, (r) => r.bytes_per_conn)
 }
-if (ONLY.includes('2')) out.s2 = { vellum: med('2.vellum', (r) => r.max_rate), hocuspocus: med('2.hocuspocus', (r) => r.max_rate) }
-if (ONLY.includes('3')) out.s3 = { vellum: med('3.vellum', (r) => r.bytes_per_conn), hocuspocus: med('3.hocuspocus', (r) => r.bytes_per_conn) }
 console.log(JSON.stringify({ runs: RUNS, medians: out, results }, null, 1))
 process.exit(0)
