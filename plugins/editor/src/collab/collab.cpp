@@ -47,6 +47,21 @@ bool has_scope(std::string_view scopes, std::string_view want) {
   return false;
 }
 
+// True if `path` is `scope` or below it, or if `scope` names an object on
+// `path` without its ancestors (a publisher that sent "document/<d>" for a
+// document inside folders). Whole segments only: "document/a" is not
+// "document/ab". Matching too much costs only a re-check.
+bool path_within(const std::string& path, const std::string& scope) {
+  if (path == scope) return true;
+  if (path.rfind(scope + "/", 0) == 0) return true;
+  const std::string inner = "/" + scope;
+  for (size_t at = path.find(inner); at != std::string::npos; at = path.find(inner, at + 1)) {
+    const size_t end = at + inner.size();
+    if (end == path.size() || path[end] == '/') return true;
+  }
+  return false;
+}
+
 uint64_t get_uint(const json& j, const char* key, uint64_t def, uint64_t lo, uint64_t hi) {
   auto it = j.find(key);
   if (it == j.end()) return def;
@@ -539,9 +554,7 @@ void Server::on_sharing_changed(std::string_view payload) {
   {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [conn, c] : conns_) {
-      // A prefix matches whole path segments only ("document/a" is not "document/ab").
-      const bool in_scope = prefix.empty() || c->resource == prefix ||
-                            (c->resource.rfind(prefix, 0) == 0 && c->resource[prefix.size()] == '/');
+      const bool in_scope = prefix.empty() || path_within(c->resource, prefix);
       if (in_scope && (subjects.empty() || subjects.count(c->who.user_id))) affected.emplace_back(conn, c);
     }
   }
