@@ -650,7 +650,7 @@ void Api::folder_create(vellum::Request& req) {
   }
   if (!parent.empty()) {
     load_folder(req, "write", parent);
-    if (store_.folder_chain(parent).size() >= 63)
+    if (store_.folder_chain(parent).size() >= kMaxFolderDepth)
       throw HttpProblem{422, "folders nest at most 64 deep", {{"pointer", "/parent"}}};
     if (store_.place_of_folder(parent).trashed_above)
       throw HttpProblem{409, "the parent folder is in the trash"};
@@ -801,7 +801,8 @@ void Api::rename_move(vellum::Request& req, const Kind& k) {
                             "a folder cannot move into itself or its own subfolder",
                             {{"pointer", std::string("/") + k.parent_key}}};
       }
-      if (k.folder && chain.size() >= kMaxFolderDepth - 1)
+      // The moved folder brings its subfolders: the deepest must still fit.
+      if (k.folder && chain.size() + store_.subtree_height(id, kMaxFolderDepth) > kMaxFolderDepth)
         throw HttpProblem{
             422, "folders nest at most 64 deep", {{"pointer", std::string("/") + k.parent_key}}};
     }

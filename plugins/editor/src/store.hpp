@@ -60,8 +60,11 @@ class Store : public DocDirectory {
   // The chain of folder ids from the top folder down to folder_id (inclusive).
   // Throws Error(INTERNAL) on a broken or cyclic chain.
   std::vector<Record> folder_chain(const std::string& folder_id) const;
-  Place place_of_folder(const std::string& folder_id) const;  // ".../folder/<folder_id>"
-  Place place_of_doc(const nlohmann::json& meta) const;       // ".../document/<id>"
+  Place place_of_folder(const std::string& folder_id) const;
+  // Levels of folders from folder_id down (1 = no subfolders); stops
+  // counting at `cap`.
+  size_t subtree_height(const std::string& folder_id, size_t cap) const;  // ".../folder/<folder_id>"
+  Place place_of_doc(const nlohmann::json& meta) const;                   // ".../document/<id>"
   // Path of a new object placed under `folder` (may be empty) with optional
   // workspace (top level only), plus "/<type>/<id>".
   Place place_under(const std::string& folder, const std::string& workspace, const std::string& type,

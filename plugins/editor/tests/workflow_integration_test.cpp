@@ -246,3 +246,24 @@ TEST_CASE("end-to-end documents store a checked envelope", "[editor][http][e2ee]
             json({{"type", "richtext"}, {"e2ee", true}, {"content", "plain"}}).dump(), 422);
   CHECK(a.v->stop() == 0);
 }
+
+TEST_CASE("folders nest at most 64 deep also when a subtree moves", "[editor][http][folders]") {
+  Api a;
+  std::vector<std::string> chain;
+  for (int i = 0; i < 63; ++i) {
+    json body = {{"name", "level " + std::to_string(i + 1)}};
+    if (!chain.empty()) body["parent"] = chain.back();
+    chain.push_back(id_of(a.ok("POST", "/v1/folders", a.bob, body, 201)));
+  }
+  auto x = a.ok("POST", "/v1/folders", a.bob, {{"name", "x"}}, 201);
+  auto y = a.ok("POST", "/v1/folders", a.bob, {{"name", "y"}, {"parent", id_of(x)}}, 201);
+  // 63 levels above plus x and y would make 65.
+  auto deep = a.problem("PATCH", "/v1/folders/" + id_of(x), a.bob, json({{"parent", chain[62]}}).dump(), 422);
+  CHECK(deep["pointer"] == "/parent");
+  CHECK(a.ok("PATCH", "/v1/folders/" + id_of(x), a.bob, {{"parent", chain[61]}})["parent"] == chain[61]);
+  // A 64th level is allowed, a 65th is not.
+  a.ok("POST", "/v1/folders", a.bob, {{"name", "64"}, {"parent", chain[62]}}, 201);
+  a.ok("POST", "/v1/folders", a.bob, {{"name", "64 too"}, {"parent", id_of(x)}}, 201);
+  a.problem("POST", "/v1/folders", a.bob, json({{"name", "65"}, {"parent", id_of(y)}}).dump(), 422);
+  CHECK(a.v->stop() == 0);
+}
