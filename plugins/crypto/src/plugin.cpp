@@ -1082,6 +1082,9 @@ class Crypto : public vellum::Plugin {
             if (reason.empty())
               reason = rec["rotation_due"].is_string() ? rec["rotation_due"].get<std::string>()
                                                        : std::string("requested");
+            // The reason goes into the audit log and events: keep it short.
+            if (reason.size() > 200)
+              throw TransitError(VELLUM_ERR_INVALID_ARGUMENT, "'reason' is longer than 200 bytes");
             auto ch = chains_->add_version(id, wraps_field(j), str_field(j, "parent_wrap", false), reason);
             report(ch, &req, reason);
             req.json(200, chain_view(req, id, chain_manager(req, rec)).dump());

@@ -188,6 +188,10 @@ TEST_CASE("a user removed from an e2ee team cannot decrypt a document written af
   CHECK(t.status_of([&] {
     alice.api->call("POST", "/v1/crypto/chains/team-e2e/versions", {{"wraps", json::object()}});
   }) == 400);
+  CHECK(t.status_of([&] {
+    alice.api->call("POST", "/v1/crypto/chains/team-e2e/versions",
+                    {{"wraps", json::object()}, {"reason", std::string(201, 'r')}});
+  }) == 400);
   CHECK(alice.api->chain("team-e2e")["current_version"] == 1);  // refusals changed nothing
 
   alice.api->team_rotate("team-e2e", "member removed");
