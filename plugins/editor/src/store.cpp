@@ -95,6 +95,25 @@ Place Store::place_of_folder(const std::string& folder_id) const {
   return p;
 }
 
+void Store::for_each(const std::string& prefix,
+                     const std::function<void(std::string_view key, std::string_view value)>& fn) const {
+  std::string start;
+  for (;;) {
+    vellum::Host::ScanOptions o;
+    o.prefix = prefix;
+    o.start = start;
+    o.limit = 1000;
+    std::string last;
+    const bool more = host_.scan(o, [&](std::string_view k, std::string_view v, uint64_t) {
+      last = std::string(k);
+      fn(k, v);
+      return true;
+    });
+    if (!more || last.empty()) return;
+    start = last + std::string(1, '\0');
+  }
+}
+
 size_t Store::subtree_height(const std::string& folder_id, size_t cap) const {
   std::vector<std::string> level{folder_id};
   size_t height = 0;
@@ -103,21 +122,9 @@ size_t Store::subtree_height(const std::string& folder_id, size_t cap) const {
     std::vector<std::string> next;
     for (const std::string& f : level) {
       const std::string prefix = "in/" + f + "/";
-      std::string start;
-      for (;;) {
-        vellum::Host::ScanOptions o;
-        o.prefix = prefix;
-        o.start = start;
-        o.limit = 1000;
-        std::string last;
-        const bool more = host_.scan(o, [&](std::string_view k, std::string_view v, uint64_t) {
-          last = std::string(k);
-          if (v == "f") next.emplace_back(k.substr(prefix.size()));
-          return true;
-        });
-        if (!more || last.empty()) break;
-        start = last + std::string(1, '\0');
-      }
+      for_each(prefix, [&](std::string_view k, std::string_view v) {
+        if (v == "f") next.emplace_back(k.substr(prefix.size()));
+      });
     }
     level = std::move(next);
   }

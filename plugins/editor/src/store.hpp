@@ -63,8 +63,12 @@ class Store : public DocDirectory {
   Place place_of_folder(const std::string& folder_id) const;
   // Levels of folders from folder_id down (1 = no subfolders); stops
   // counting at `cap`.
-  size_t subtree_height(const std::string& folder_id, size_t cap) const;  // ".../folder/<folder_id>"
-  Place place_of_doc(const nlohmann::json& meta) const;                   // ".../document/<id>"
+  size_t subtree_height(const std::string& folder_id, size_t cap) const;
+  // Every key under prefix in order, past the host's per-scan limit.
+  void for_each(const std::string& prefix,
+                const std::function<void(std::string_view key, std::string_view value)>& fn)
+      const;                                             // ".../folder/<folder_id>"
+  Place place_of_doc(const nlohmann::json& meta) const;  // ".../document/<id>"
   // Path of a new object placed under `folder` (may be empty) with optional
   // workspace (top level only), plus "/<type>/<id>".
   Place place_under(const std::string& folder, const std::string& workspace, const std::string& type,
