@@ -10,9 +10,12 @@ TEST_CASE("the embedded default config parses and is safe", "[config][unit]") {
   setenv("VELLUM_ROOT_KEY", "dGVzdC1vbmx5LXJvb3Qta2V5LTMyLWJ5dGVzLWxvbiE=", 1);
   Config c = embedded_default_config();
   unsetenv("VELLUM_ROOT_KEY");
-  REQUIRE(c.plugins.size() == 2);  // every first-party plugin that exists
+  REQUIRE(c.plugins.size() == 4);  // every first-party plugin that exists
   CHECK(c.plugins[0].name == "crypto");
   CHECK(c.plugins[1].name == "editor");
+  CHECK(c.plugins[2].name == "sharing");
+  CHECK(c.plugins[3].name == "signing");
+  CHECK(c.plugins[2].required);  // without the PDP only owners and administrators get in: fail loudly
   CHECK(c.plugins[0].settings["root_key"] == "dGVzdC1vbmx5LXJvb3Qta2V5LTMyLWJ5dGVzLWxvbiE=");
   CHECK(c.server.tls);
   CHECK(c.server.listen == "127.0.0.1:8443");
