@@ -85,6 +85,9 @@ void h_free(void* p) { std::free(p); }
 void h_set_error(vellum_plugin*, vellum_str msg) {
   try {
     set_plugin_error(std::string(sv(msg)));
+    // A service provider's reason reaches its consumer: the consumer reads
+    // last_error after the vtable call returns, on this same thread.
+    set_last_error(std::string(sv(msg)));
   } catch (...) {
   }
 }

@@ -139,6 +139,9 @@ TEST_CASE("services: dependency order, acquisition, version checks", "[abi]") {
     HttpClient c(v);
     CHECK(c.get("/v1/consumer/greet?who=ada").body == "hello ada (1)");
     CHECK(c.get("/v1/consumer/greet?who=bob").body == "hello bob (2)");
+    auto refused = c.get("/v1/consumer/greet?who=nobody");
+    CHECK(refused.status == 422);
+    CHECK(refused.body == "there is nobody to greet");
     auto p = json::parse(c.get("/v1/plugins").body);
     CHECK(p["plugins"][0]["name"] == "testkit");
     CHECK(p["plugins"][1]["name"] == "consumer");

@@ -19,8 +19,14 @@ class Consumer : public vellum::Plugin {
         "GET", "/v1/consumer/greet",
         [this](vellum::Request& req) {
           char buf[128];
-          greeter_->greet(greeter_.instance(), std::string(req.query_param("who").value_or("you")).c_str(),
-                          buf, sizeof buf);
+          if (greeter_->greet(greeter_.instance(),
+                              std::string(req.query_param("who").value_or("you")).c_str(), buf,
+                              sizeof buf) != 0) {
+            // The provider's set_error reaches us through last_error.
+            auto why = vellum::to_sv(host().api()->last_error(host().self()));
+            req.respond(422, "text/plain", why);
+            return;
+          }
           req.respond(200, "text/plain", buf);
         },
         VELLUM_ROUTE_PUBLIC);

@@ -29,6 +29,10 @@ class Testkit : public vellum::Plugin {
     vtable_.struct_size = sizeof vtable_;
     vtable_.greet = [](void* inst, const char* who, char* out, size_t n) -> int {
       auto* self = static_cast<Testkit*>(inst);
+      if (std::string_view(who) == "nobody") {  // a provider's reason, for its consumer to read
+        self->host().api()->set_error(self->host().self(), vellum::to_c("there is nobody to greet"));
+        return -1;
+      }
       std::string s = "hello " + std::string(who) + " (" + std::to_string(++self->greets_) + ")";
       std::snprintf(out, n, "%s", s.c_str());
       return 0;

@@ -318,7 +318,9 @@ typedef struct vellum_host_api_v1 {
    * it: the host logs it and may show it to the client.
    * OWNERSHIP: msg copied. THREADS: any; per-thread. */
   void (*set_error)(vellum_plugin* self, vellum_str msg);
-  /* The message of the last failed host call on this thread.
+  /* The message of the last failed host call on this thread, or of the last
+   * set_error on this thread, whichever came later — so after a service
+   * call that failed, the consumer reads the provider's reason here.
    * OWNERSHIP: borrowed until the next host call on this thread. */
   vellum_str (*last_error)(vellum_plugin* self);
 
