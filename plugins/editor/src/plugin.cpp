@@ -23,7 +23,9 @@ constexpr const char* kTransitKey = "editor";
 
 ed::Config parse(std::string_view config) {
   try {
-    return ed::parse_config(config);
+    ed::Config cfg = ed::parse_config(config);
+    (void)vellum::editor::collab::parse_config(cfg.collab);  // check-config sees realtime keys too
+    return cfg;
   } catch (const std::invalid_argument& e) {
     throw Error(VELLUM_ERR_INVALID_ARGUMENT, e.what());
   }
@@ -36,6 +38,8 @@ class Editor : public vellum::Plugin {
   static constexpr const char* kDescription = "Encrypted, versioned documents and folders";
   static constexpr const char* kRequires[] = {"crypto", nullptr};
   static constexpr const char* kProvides[] = {VELLUM_DOCUMENTS_SERVICE, nullptr};
+  // Realtime sockets re-check rights with authorize_principal (ABI 1.2).
+  static constexpr uint32_t kMinMinor = 2;
 
   static void validate(std::string_view config) { (void)parse(config); }
 
