@@ -4,6 +4,7 @@
 // in memory (engine.hpp) from this plugin's storage at start and updated on
 // each change; decisions never touch storage. See ../README.md.
 #include <vellum/sdk.hpp>
+#include <vellum/services/crypto_v1.h>
 #include <vellum/services/pdp_v1.h>
 
 #include <argon2.h>
@@ -13,6 +14,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -33,31 +35,6 @@ struct HttpProblem {
   std::string detail;
   json extra = json::object();
 };
-
-const char* reason(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 422:
-      return "Unprocessable Content";
-    case 423:
-      return "Locked";
-    case 429:
-      return "Too Many Requests";
-    default:
-      return "Internal Server Error";
-  }
-}
 
 std::string hex(std::string_view bytes) {
   static const char* h = "0123456789abcdef";
@@ -368,7 +345,7 @@ class Sharing : public vellum::Plugin {
   static void respond_problem(vellum::Request& req, const HttpProblem& p) {
     json body = p.extra;
     body["type"] = "about:blank";
-    body["title"] = reason(p.status);
+    body["title"] = vellum::http_reason(p.status);
     body["status"] = p.status;
     body["detail"] = p.detail;
     req.respond(static_cast<uint16_t>(p.status), "application/problem+json", body.dump());
@@ -1202,6 +1179,25 @@ class Sharing : public vellum::Plugin {
       throw HttpProblem{422, "'role' must be admin, editor or viewer", {{"pointer", "/role"}}};
     return role;
   }
+  // Team keys live in the crypto plugin when it is enabled (crypto service
+  // 1.1): a team key wrapped for each member; removing a member rotates it
+  // and re-wraps for the rest only. Acquired per call, so the plugins' start
+  // order does not matter. Returns false when there is no such provider.
+  template <class F>
+  bool with_team_keys(F&& f) {
+    vellum::Service<vellum_crypto_v1> crypto;
+    try {
+      crypto = host().acquire<vellum_crypto_v1>(VELLUM_CRYPTO_SERVICE, VELLUM_CRYPTO_MAJOR, 1);
+    } catch (const Error&) {
+      return false;  // no crypto plugin, or one without key chains
+    }
+    if (crypto->struct_size <
+        offsetof(vellum_crypto_v1, team_remove_member) + sizeof crypto->team_remove_member)
+      return false;
+    vellum_status s = f(crypto.vtable(), crypto.instance());
+    if (s != VELLUM_OK) throw HttpProblem{503, "the team key could not be updated; nothing changed"};
+    return true;
+  }
   void create_team(vellum::Request& req) {
     const auto p = req.principal();
     if (p.is_guest()) throw HttpProblem{403, "guests cannot create teams"};
@@ -1215,6 +1211,18 @@ class Sharing : public vellum::Plugin {
             {"members", {{std::string(p.user_id), "owner"}}},
             {"created_ms", host().now_ms()}},
            VELLUM_VERSION_ABSENT};
+    const std::string tid = t.t["id"];
+    // The chain's owner is the team itself, not a person: team ownership can
+    // move and any person can leave, and the crypto plugin never removes a
+    // chain's owner. The pseudo owner has no published key, so no wrap.
+    const std::string chain_owner = "sharing-team:" + tid;
+    if (with_team_keys([&](const vellum_crypto_v1& c, void* inst) {
+          vellum_status st = c.team_key_create(inst, vellum::to_c(tid), vellum::to_c(chain_owner),
+                                               VELLUM_CRYPTO_KEYS_MANAGED);
+          if (st != VELLUM_OK) return st;
+          return c.team_add_member(inst, vellum::to_c(tid), vellum::to_c(p.user_id));
+        }))
+      t.t["key_chain"] = tid;
     save_team(req, t, "create", {}, {std::string(p.user_id)});
     req.json(201, t.t.dump());
   }
@@ -1265,7 +1273,15 @@ class Sharing : public vellum::Plugin {
     if (!tv) throw HttpProblem{410, "the team no longer exists"};
     Team t{json::parse(tv->data), tv->version};
     const std::string me(p.user_id);
-    if (!t.t["members"].contains(me)) t.t["members"][me] = inv["role"];
+    if (!t.t["members"].contains(me)) {
+      if (t.t.contains("key_chain"))  // one wrap of the current team key for the newcomer
+        with_team_keys([&](const vellum_crypto_v1& c, void* inst) {
+          vellum_status st =
+              c.team_add_member(inst, vellum::to_c(t.t["key_chain"].get<std::string>()), vellum::to_c(me));
+          return st == VELLUM_ERR_CONFLICT ? VELLUM_OK : st;
+        });
+      t.t["members"][me] = inv["role"];
+    }
     host().erase(key);  // one use
     save_team(req, t, "join", {{"user", me}, {"role", t.t["members"][me]}}, {me});
     req.json(200, t.t.dump());
@@ -1288,6 +1304,12 @@ class Sharing : public vellum::Plugin {
     if (!t.t["members"].contains(user)) throw HttpProblem{404, "not a member"};
     if (t.t["members"][user] == "owner")
       throw HttpProblem{409, "the owner cannot leave; transfer ownership first"};
+    if (t.t.contains("key_chain"))  // rotate: the removed member gets nothing new
+      with_team_keys([&](const vellum_crypto_v1& c, void* inst) {
+        vellum_status st = c.team_remove_member(inst, vellum::to_c(t.t["key_chain"].get<std::string>()),
+                                                vellum::to_c(user), nullptr);
+        return st == VELLUM_ERR_NOT_FOUND ? VELLUM_OK : st;
+      });
     t.t["members"].erase(user);
     save_team(req, t, "remove", {{"user", user}}, {user});
     req.json(200, t.t.dump());

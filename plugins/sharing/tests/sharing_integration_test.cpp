@@ -424,6 +424,12 @@ TEST_CASE("teams: invite by email, accept, roles, removal and transfer", "[integ
   CHECK(joined["members"][carol_id] == "viewer");
   CHECK(a.status("POST", "/v1/sharing/teams/invites/accept", carol, {{"token", token}}) == 404);  // one use
 
+  // the team key lives in the crypto plugin: both members are on its chain
+  CHECK(t["key_chain"] == tid);
+  json chain = a.ok("GET", "/v1/crypto/chains/" + tid, bob);
+  CHECK(chain.dump().find(carol_id) != std::string::npos);
+  const auto versions_before = chain.dump();
+
   // a grant to the team reaches its members, and leaves with them
   const std::string id = a.doc(a.admin);
   a.ok("POST", "/v1/sharing/grants", a.admin, grant("team:" + tid, "document/" + id, "viewer"), 201);
@@ -439,6 +445,10 @@ TEST_CASE("teams: invite by email, accept, roles, removal and transfer", "[integ
   a.problem("DELETE", "/v1/sharing/teams/" + tid + "/members/" + carol_id, bob, "", 409);  // the owner stays
   a.ok("DELETE", "/v1/sharing/teams/" + tid + "/members/" + bob_id, carol);
   CHECK(a.status("GET", "/v1/sharing/teams/" + tid, bob) == 404);
+  // removing bob rotated the team key; bob is no longer on the chain
+  json after = a.ok("GET", "/v1/crypto/chains/" + tid, carol);
+  CHECK(after.dump() != versions_before);
+  CHECK(after["members"].dump().find(bob_id) == std::string::npos);
   a.problem("POST", "/v1/sharing/teams/" + tid + "/transfer", carol, json({{"user", carol_id}}).dump(), 422);
 }
 
