@@ -88,7 +88,7 @@ void Api::route(const char* method, const char* path, const char* summary, F&& f
         } catch (const HttpProblem& p) {
           json body = p.extra;
           body["type"] = "about:blank";
-          body["title"] = reason_phrase(p.status);
+          body["title"] = vellum::http_reason(p.status);
           body["status"] = p.status;
           body["detail"] = p.detail;
           req.respond(static_cast<uint16_t>(p.status), "application/problem+json", body.dump());

@@ -5,27 +5,6 @@
 
 namespace vellum::editor {
 
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Content Too Large";
-    case 422:
-      return "Unprocessable Content";
-    case 423:
-      return "Locked";
-    default:
-      return "Internal Server Error";
-  }
-}
-
 std::string pointer_escape(const std::string& key) {
   std::string out;
   for (char c : key) {

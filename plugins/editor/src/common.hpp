@@ -17,8 +17,6 @@ struct HttpProblem {
   nlohmann::json extra = nlohmann::json::object();
 };
 
-const char* reason_phrase(int status);
-
 // RFC 6901 escaping of one JSON pointer reference token.
 std::string pointer_escape(const std::string& key);
 

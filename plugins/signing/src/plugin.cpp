@@ -113,27 +113,6 @@ struct HttpProblem {
   std::string detail;
 };
 
-const char* reason(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Content Too Large";
-    case 422:
-      return "Unprocessable Content";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Internal Server Error";
-  }
-}
-
 std::string b64url(std::string_view bytes) {
   std::string s = sg::b64encode(bytes);
   for (auto& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
@@ -234,7 +213,10 @@ class Signing : public vellum::Plugin {
         flags, summary);
   }
   static void answer_problem(Req& req, int status, const std::string& detail) {
-    json body = {{"type", "about:blank"}, {"title", reason(status)}, {"status", status}, {"detail", detail}};
+    json body = {{"type", "about:blank"},
+                 {"title", vellum::http_reason(status)},
+                 {"status", status},
+                 {"detail", detail}};
     req.respond(static_cast<uint16_t>(status), "application/problem+json", body.dump());
   }
 

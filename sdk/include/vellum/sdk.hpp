@@ -49,6 +49,57 @@ class Error : public std::exception {
   std::string message_;
 };
 
+// The standard reason phrase of an HTTP status (RFC 9110), for the "title"
+// of a problem+json body a plugin builds itself.
+inline const char* http_reason(int status) noexcept {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 207:
+      return "Multi-Status";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 423:
+      return "Locked";
+    case 428:
+      return "Precondition Required";
+    case 429:
+      return "Too Many Requests";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return status >= 500 ? "Internal Server Error" : status >= 400 ? "Bad Request" : "OK";
+  }
+}
+
 inline vellum_str to_c(std::string_view s) noexcept { return vellum_str{s.data(), s.size()}; }
 inline vellum_bytes to_bytes(std::string_view s) noexcept {
   return vellum_bytes{reinterpret_cast<const uint8_t*>(s.data()), s.size()};
