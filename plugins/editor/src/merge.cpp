@@ -43,7 +43,7 @@ class Merger {
       return r;
     }
     result.conflicts.push_back({ptr, b, l, r});
-    return l;  // placeholder value; the caller refuses the merge
+    return l;  // stands in the tree while a conflict is recorded: the caller refuses the merge
   }
 
   json merge_objects(const json& b, const json& l, const json& r, const std::string& ptr) {

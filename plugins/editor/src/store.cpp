@@ -97,21 +97,7 @@ Place Store::place_of_folder(const std::string& folder_id) const {
 
 void Store::for_each(const std::string& prefix,
                      const std::function<void(std::string_view key, std::string_view value)>& fn) const {
-  std::string start;
-  for (;;) {
-    vellum::Host::ScanOptions o;
-    o.prefix = prefix;
-    o.start = start;
-    o.limit = 1000;
-    std::string last;
-    const bool more = host_.scan(o, [&](std::string_view k, std::string_view v, uint64_t) {
-      last = std::string(k);
-      fn(k, v);
-      return true;
-    });
-    if (!more || last.empty()) return;
-    start = last + std::string(1, '\0');
-  }
+  host_.scan_all(prefix, fn);
 }
 
 size_t Store::subtree_height(const std::string& folder_id, size_t cap) const {

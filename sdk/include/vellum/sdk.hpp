@@ -515,6 +515,27 @@ class Host {
     check(st);
     return more != 0;
   }
+  // Every key under prefix, in order, fetched page by page (page_size keys
+  // per host call) so no single call holds a large result.
+  void scan_all(std::string_view prefix,
+                const std::function<void(std::string_view key, std::string_view value)>& fn,
+                uint32_t page_size = 1000) const {
+    std::string start;  // ScanOptions holds views: the strings live here
+    ScanOptions o;
+    o.prefix = prefix;
+    o.limit = page_size;
+    for (;;) {
+      std::string last;
+      const bool more = scan(o, [&](std::string_view k, std::string_view v, uint64_t) {
+        last = std::string(k);
+        fn(k, v);
+        return true;
+      });
+      if (!more || last.empty()) return;
+      start = last + std::string(1, '\0');  // the next key after the last one seen
+      o.start = start;
+    }
+  }
   inline Transaction begin() const;
 
   // ---- audit

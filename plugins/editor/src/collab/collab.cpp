@@ -197,22 +197,10 @@ void Server::load(Doc& d, bool may_compact) {
   std::vector<std::string> rows;
   uint64_t last_seq = 0;
   const std::string prefix = "collab/" + d.id + "/";
-  std::string start;
-  for (;;) {
-    vellum::Host::ScanOptions o;
-    o.prefix = prefix;
-    o.start = start;
-    o.limit = 1000;
-    std::string last;
-    const bool more = host_.scan(o, [&](std::string_view k, std::string_view v, uint64_t) {
-      rows.emplace_back(v);
-      last = std::string(k);
-      return true;
-    });
-    if (!last.empty()) last_seq = std::stoull(last.substr(prefix.size()));
-    if (!more) break;
-    start = last + std::string(1, '\0');
-  }
+  host_.scan_all(prefix, [&](std::string_view k, std::string_view v) {
+    rows.emplace_back(v);
+    last_seq = std::stoull(std::string(k.substr(prefix.size())));
+  });
   std::vector<std::string_view> views(rows.begin(), rows.end());
   d.state = rows.empty() ? kEmptyUpdate : views.size() == 1 ? rows[0] : merge_updates(views);
   d.pending.clear();
