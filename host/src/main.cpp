@@ -286,18 +286,6 @@ int cmd_serve(const Args& a) {
         spdlog::error("audit checkpoint failed: {}", e.what());
       }
       arm_checkpoint();
-
-      // WebSockets outlive no session: expiry is noticed within one sweep.
-      net::steady_timer session_sweep_timer(io);
-      std::function<void()> arm_session_sweep = [&] {
-        session_sweep_timer.expires_after(std::chrono::seconds(10));
-        session_sweep_timer.async_wait([&](const boost::system::error_code& ec) {
-          if (ec) return;
-          rt.close_ended_websockets();
-          arm_session_sweep();
-        });
-      };
-      arm_session_sweep();
     });
   };
   arm_checkpoint();
