@@ -404,11 +404,46 @@ bool parse_signed(const std::string& s, std::map<std::string, std::string>& out)
 
 }  // namespace
 
+namespace {
+// MTH(D[lo..hi)) of RFC 6962 §2.1 over precomputed leaf hashes.
+Hash subtree_hash(const std::vector<Hash>& leaves, size_t lo, size_t hi) {
+  if (hi - lo == 1) return leaves[lo];
+  size_t k = 1;
+  while (k * 2 < hi - lo) k *= 2;  // the largest power of two below n
+  return node_hash(subtree_hash(leaves, lo, lo + k), subtree_hash(leaves, lo + k, hi));
+}
+
+// PATH(m, D[lo..hi)) of RFC 6962 §2.1.1: the audit path of leaf m, from the
+// leaf's sibling up to the root's children.
+void inclusion_path(const std::vector<Hash>& leaves, size_t m, size_t lo, size_t hi, std::vector<Hash>& out) {
+  if (hi - lo <= 1) return;
+  size_t k = 1;
+  while (k * 2 < hi - lo) k *= 2;
+  if (m < k) {
+    inclusion_path(leaves, m, lo, lo + k, out);
+    out.push_back(subtree_hash(leaves, lo + k, hi));
+  } else {
+    inclusion_path(leaves, m - k, lo + k, hi, out);
+    out.push_back(subtree_hash(leaves, lo, lo + k));
+  }
+}
+}  // namespace
+
 namespace audit_detail {
 std::string merkle_root_hex(const std::vector<std::string>& leaves) {
   Frontier f;
   for (auto& l : leaves) f.push(leaf_hash(l));
   return to_hex(f.root());
+}
+std::vector<std::string> inclusion_proof_hex(const std::vector<std::string>& leaves, size_t index) {
+  std::vector<Hash> hashes;
+  hashes.reserve(leaves.size());
+  for (auto& l : leaves) hashes.push_back(leaf_hash(l));
+  std::vector<Hash> path;
+  inclusion_path(hashes, index, 0, hashes.size(), path);
+  std::vector<std::string> out;
+  for (auto& h : path) out.push_back(to_hex(h));
+  return out;
 }
 }  // namespace audit_detail
 
@@ -784,6 +819,74 @@ nlohmann::json AuditLog::query(const Query& q) const {
     }
   } catch (const SQLite::Exception& e) {
     throw std::runtime_error(std::string("audit: query failed: ") + e.what());
+  }
+  return out;
+}
+
+nlohmann::json AuditLog::excerpt(const std::string& resource, uint64_t after_seq, uint32_t limit) {
+  if (resource.empty()) throw std::invalid_argument("resource is empty");
+  if (limit > 1000) throw std::invalid_argument("limit must be 1..1000");
+  if (limit == 0) limit = 100;
+  checkpoint();  // so that every record returned is covered by a signature
+  nlohmann::json out{{"records", nlohmann::json::array()}, {"more", false}, {"next_after_seq", after_seq}};
+  std::lock_guard lk(impl_->read_mu);
+  try {
+    SQLite::Database& db = *impl_->reader;
+    SQLite::Statement cp(db,
+                         "SELECT id, tree_size, root_hex, time_ms, signed_data, signature_b64, public_key_pem"
+                         " FROM checkpoints ORDER BY id DESC LIMIT 1");
+    if (!cp.executeStep()) {
+      out["checkpoint"] = nullptr;  // an empty log has nothing to prove
+      return out;
+    }
+    uint64_t tree_size = static_cast<uint64_t>(cp.getColumn(1).getInt64());
+    out["checkpoint"] = {{"id", cp.getColumn(0).getInt64()},
+                         {"tree_size", tree_size},
+                         {"root_hex", cp.getColumn(2).getString()},
+                         {"time_ms", cp.getColumn(3).getInt64()},
+                         {"signed_data", cp.getColumn(4).getString()},
+                         {"signature_b64", cp.getColumn(5).getString()},
+                         {"public_key_pem", cp.getColumn(6).getString()}};
+    // The records: exact resource, or anything below resource + "/" ('0' is
+    // the byte after '/', so the range is one index scan).
+    SQLite::Statement st(db,
+                         "SELECT seq, body FROM records WHERE seq > ?1 AND seq <= ?2 AND (resource = ?3 OR"
+                         " (resource >= ?4 AND resource < ?5)) ORDER BY seq LIMIT ?6");
+    st.bind(1, static_cast<int64_t>(std::min<uint64_t>(after_seq, INT64_MAX)));
+    st.bind(2, static_cast<int64_t>(tree_size));
+    st.bind(3, resource);
+    st.bind(4, resource + "/");
+    st.bind(5, resource + "0");
+    st.bind(6, static_cast<int64_t>(limit) + 1);
+    std::vector<std::pair<uint64_t, std::string>> picked;
+    while (st.executeStep()) {
+      if (picked.size() == limit) {
+        out["more"] = true;
+        break;
+      }
+      picked.emplace_back(static_cast<uint64_t>(st.getColumn(0).getInt64()), st.getColumn(1).getString());
+    }
+    if (!picked.empty()) out["next_after_seq"] = picked.back().first;
+    if (picked.empty()) return out;
+    // Proofs need every leaf of the checkpoint's tree.
+    std::vector<Hash> leaves;
+    leaves.reserve(tree_size);
+    SQLite::Statement all(db, "SELECT body FROM records WHERE seq <= ?1 ORDER BY seq");
+    all.bind(1, static_cast<int64_t>(tree_size));
+    while (all.executeStep()) leaves.push_back(leaf_hash(all.getColumn(0).getString()));
+    if (leaves.size() != tree_size) throw std::runtime_error("audit: records missing below the checkpoint");
+    for (auto& [seq, body] : picked) {
+      std::vector<Hash> path;
+      inclusion_path(leaves, seq - 1, 0, leaves.size(), path);
+      nlohmann::json proof = nlohmann::json::array();
+      for (auto& h : path) proof.push_back(to_hex(h));
+      out["records"].push_back({{"seq", seq},
+                                {"body", body},
+                                {"leaf_hash_hex", to_hex(leaves[seq - 1])},
+                                {"inclusion_proof", std::move(proof)}});
+    }
+  } catch (const SQLite::Exception& e) {
+    throw std::runtime_error(std::string("audit: excerpt failed: ") + e.what());
   }
   return out;
 }

@@ -91,6 +91,14 @@ class AuditLog {
 
   uint64_t last_seq() const;
 
+  // Records whose resource is `resource` or lies under resource + "/", with
+  // seq > after_seq, at most `limit` (0 = 100, max 1000), each with its RFC
+  // 6962 inclusion proof against the latest signed checkpoint (signed first
+  // if records are pending). The JSON form is abi.h's audit_excerpt. Reads
+  // every leaf up to the checkpoint: O(records). Throws
+  // std::invalid_argument (bad arguments) or std::runtime_error.
+  nlohmann::json excerpt(const std::string& resource, uint64_t after_seq, uint32_t limit);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -130,6 +138,8 @@ int64_t parse_audit_since(std::string_view s);
 namespace audit_detail {
 // RFC 6962 Merkle tree hash over the given leaves (exposed for tests), hex.
 std::string merkle_root_hex(const std::vector<std::string>& leaves);
+// The RFC 6962 audit path of leaves[index], hex, sibling first.
+std::vector<std::string> inclusion_proof_hex(const std::vector<std::string>& leaves, size_t index);
 }  // namespace audit_detail
 
 }  // namespace vellum::host

@@ -350,6 +350,24 @@ void Runtime::add_identity_routes() {
               {{"users", list}, {"next_cursor", more && !users.empty() ? json(users.back().id) : json()}});
   });
 
+  if (cfg.testing.clock_control) {
+    // Tests of expiries (sessions, links, elevations, signing deadlines)
+    // move time instead of sleeping. Forward only: records and sessions
+    // assume time does not run backwards.
+    add("POST", "/v1/admin/clock", "[testing] Move the host clock forward by advance_ms", 0, true, false,
+        [this](vellum_request& r) {
+          auto b = body_object(r);
+          if (!b) return;
+          auto it = b->find("advance_ms");
+          if (it == b->end() || !it->is_number_integer() || it->get<int64_t>() < 0 ||
+              it->get<int64_t>() > 10LL * 366 * 24 * 3600 * 1000)
+            return send_problem(r, 400, "advance_ms must be an integer from 0 to 10 years in ms");
+          clock_offset_ms.fetch_add(it->get<int64_t>());
+          audit_host(r, "admin.clock.advance", "host/clock", "success", {{"advance_ms", it->get<int64_t>()}});
+          send_json(r, 200, {{"now_ms", clock()}, {"offset_ms", clock_offset_ms.load()}});
+        });
+  }
+
   add("POST", "/v1/admin/users", "Create a user", 0, true, false, [this](vellum_request& r) {
     auto b = body_object(r);
     if (!b) return;

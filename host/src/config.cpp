@@ -244,6 +244,11 @@ Config parse_config(std::string_view text, const std::string& source) {
     r.uint("checkpoint_interval_seconds", c.audit.checkpoint_interval_seconds, 1, 86400);
     r.finish();
   }
+  if (auto* t = top.table("testing")) {
+    TableReader r(*t, "testing", source);
+    r.boolean("clock_control", c.testing.clock_control);
+    r.finish();
+  }
   if (auto* t = top.table("identity")) {
     TableReader r(*t, "identity", source);
     auto& id = c.identity;

@@ -53,6 +53,12 @@ struct AuditConfig {
   uint64_t checkpoint_interval_seconds = 60;  // and at most this long between them
 };
 
+// For integration tests only: lets an administrator move the host clock
+// forward (POST /v1/admin/clock) to test expiries without sleeping.
+struct TestingConfig {
+  bool clock_control = false;
+};
+
 struct PluginConfig {
   std::string name;
   bool enabled = true;
@@ -70,6 +76,7 @@ struct Config {
   LogConfig log;
   AuditConfig audit;
   IdentityConfig identity;
+  TestingConfig testing;
   std::string plugin_dir;  // empty: next to the executable
   std::vector<PluginConfig> plugins;
 };

@@ -208,6 +208,8 @@ vellum_status h_req_principal(vellum_request* r, vellum_principal_v1* out) {
     p.session_id = cstr(r->auth->session.id);
     p.scopes = cstr(scopes_of(*r->auth));
     p.mfa_verified_at_ms = r->auth->session.mfa_at_ms;
+    p.email = cstr(r->auth->user.email);
+    p.session_created_at_ms = r->auth->session.created_ms;
   }
   const std::string* ua = r->http.header("User-Agent");
   p.client_ip = cstr(r->http.client_ip);
@@ -681,11 +683,18 @@ const std::string& scopes_of(const vellum::host::Authenticated& a) {
   return read_only ? kScopesRead : kScopesFull;
 }
 
+std::string decision_json(bool permit, const std::string& reason) {
+  return nlohmann::json{
+      {"decision", permit ? "permit" : "deny"}, {"reason", reason}, {"obligations", nlohmann::json::array()}}
+      .dump();
+}
+
 // One decision: the "pdp" service when a plugin provides it, else the
-// resource's owner and administrators only. `who` has been checked.
+// resource's owner and administrators only. `who` has been checked. With
+// out_json, the PDP's decision JSON (decide_ex, pdp 1.1) or one built here.
 vellum_status decide(vellum_plugin* self, const vellum::host::Authenticated& auth,
-                     const vellum_principal_v1& who, vellum_str action, vellum_str resource,
-                     vellum_str owner) {
+                     const vellum_principal_v1& who, vellum_str action, vellum_str resource, vellum_str owner,
+                     std::string* out_json = nullptr) {
   vellum_service_v1 svc{};
   svc.struct_size = sizeof svc;
   vellum_service_ref* ref = nullptr;
@@ -697,40 +706,83 @@ vellum_status decide(vellum_plugin* self, const vellum::host::Authenticated& aut
     });
     auto* pdp = static_cast<const vellum_pdp_v1*>(svc.vtable);
     take_plugin_error();
-    vellum_status s = pdp->decide(svc.instance, &who, action, resource, owner);
+    bool has_ex = svc.minor >= 1 &&
+                  pdp->struct_size >= offsetof(vellum_pdp_v1, decide_ex) + sizeof pdp->decide_ex &&
+                  pdp->decide_ex;
+    vellum_status s;
+    std::string text;
+    if (out_json && has_ex) {
+      vellum_buffer buf{};
+      s = pdp->decide_ex(svc.instance, &who, action, resource, owner, &buf);
+      if (buf.data) {
+        text.assign(reinterpret_cast<const char*>(buf.data), buf.size);
+        h_free(buf.data);
+      }
+    } else {
+      s = pdp->decide(svc.instance, &who, action, resource, owner);
+    }
+    std::string why = s == VELLUM_OK ? std::string() : take_plugin_error();
+    if (s != VELLUM_OK && why.empty()) why = "denied by policy";
+    if (out_json) {
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      bool well_formed = j.is_object() && j.contains("decision") && j["decision"].is_string() &&
+                         (!j.contains("obligations") || j["obligations"].is_array());
+      if (well_formed && (j["decision"] == "permit") != (s == VELLUM_OK)) well_formed = false;
+      // A PDP that answers without (valid) JSON still decides; a permit
+      // whose obligations cannot be read is not a permit.
+      if (!well_formed && s == VELLUM_OK && !text.empty()) {
+        *out_json = decision_json(false, "the policy decision point returned malformed obligations");
+        return fail(VELLUM_ERR_PERMISSION_DENIED, "the policy decision point returned malformed obligations");
+      }
+      if (well_formed && !j.contains("obligations")) j["obligations"] = nlohmann::json::array();
+      *out_json = well_formed ? j.dump() : decision_json(s == VELLUM_OK, why);
+    }
     if (s == VELLUM_OK) return VELLUM_OK;
-    std::string why = take_plugin_error();
-    return fail(VELLUM_ERR_PERMISSION_DENIED, why.empty() ? "denied by policy" : why);
+    return fail(VELLUM_ERR_PERMISSION_DENIED, why);
   }
-  if (auth.user.is_admin()) return VELLUM_OK;
-  if (owner.size && sv(owner) == auth.user.id) return VELLUM_OK;
-  return fail(VELLUM_ERR_PERMISSION_DENIED, "only the owner or an administrator may do this");
+  std::string why;
+  if (auth.user.is_admin() || (owner.size && sv(owner) == auth.user.id)) {
+    if (out_json) *out_json = decision_json(true, auth.user.is_admin() ? "administrator" : "owner");
+    return VELLUM_OK;
+  }
+  why = "only the owner or an administrator may do this";
+  if (out_json) *out_json = decision_json(false, why);
+  return fail(VELLUM_ERR_PERMISSION_DENIED, why);
+}
+
+// The decision for a principal a plugin kept. Trust only the session, not
+// the caller's copy: user, scopes, e-mail and MFA time come from the live
+// session, which must still exist.
+vellum_status decide_kept(vellum_plugin* self, const vellum_principal_v1* who, vellum_str action,
+                          vellum_str resource, vellum_str owner, std::string* out_json) {
+  if (!who || who->struct_size < sizeof(uint32_t) * 2)
+    return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+  if (!who->authenticated) return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
+  if (!self->rt->identity) return fail(VELLUM_ERR_STATE, "no identity store");
+  vellum_principal_v1 in{};
+  std::memcpy(&in, who, std::min<size_t>(who->struct_size, sizeof in));
+  auto auth = self->rt->identity->find_session(std::string(sv(in.user_id)), std::string(sv(in.session_id)));
+  if (!auth) return fail(VELLUM_ERR_UNAUTHENTICATED, "the session has ended");
+  vellum_principal_v1 p{};
+  p.struct_size = sizeof p;
+  p.authenticated = 1;
+  p.user_id = cstr(auth->user.id);
+  p.session_id = cstr(auth->session.id);
+  p.scopes = cstr(scopes_of(*auth));
+  p.mfa_verified_at_ms = auth->session.mfa_at_ms;
+  p.client_ip = in.client_ip;
+  p.user_agent = in.user_agent;
+  p.request_id = in.request_id;
+  p.email = cstr(auth->user.email);
+  p.session_created_at_ms = auth->session.created_ms;
+  return decide(self, *auth, p, action, resource, owner, out_json);
 }
 
 vellum_status h_authorize_principal(vellum_plugin* self, const vellum_principal_v1* who, vellum_str action,
                                     vellum_str resource, vellum_str owner) {
   return guard([&] {
-    if (!valid(self) || !who || who->struct_size < sizeof(uint32_t) * 2)
-      return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
-    if (!who->authenticated) return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
-    if (!self->rt->identity) return fail(VELLUM_ERR_STATE, "no identity store");
-    // Trust only the session, not the caller's copy: user, scopes and MFA
-    // time come from the live session; it must still exist.
-    vellum_principal_v1 in{};
-    std::memcpy(&in, who, std::min<size_t>(who->struct_size, sizeof in));
-    auto auth = self->rt->identity->find_session(std::string(sv(in.user_id)), std::string(sv(in.session_id)));
-    if (!auth) return fail(VELLUM_ERR_UNAUTHENTICATED, "the session has ended");
-    vellum_principal_v1 p{};
-    p.struct_size = sizeof p;
-    p.authenticated = 1;
-    p.user_id = cstr(auth->user.id);
-    p.session_id = cstr(auth->session.id);
-    p.scopes = cstr(scopes_of(*auth));
-    p.mfa_verified_at_ms = auth->session.mfa_at_ms;
-    p.client_ip = in.client_ip;
-    p.user_agent = in.user_agent;
-    p.request_id = in.request_id;
-    return decide(self, *auth, p, action, resource, owner);
+    if (!valid(self)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    return decide_kept(self, who, action, resource, owner, nullptr);
   });
 }
 
@@ -798,6 +850,58 @@ vellum_status h_authorize(vellum_plugin* self, vellum_request* req, vellum_str a
   });
 }
 
+vellum_status h_authorize_ex(vellum_plugin* self, vellum_request* req, const vellum_principal_v1* who,
+                             vellum_str action, vellum_str resource, vellum_str owner,
+                             vellum_buffer* out_json) {
+  if (out_json) *out_json = vellum_buffer{};
+  return guard([&] {
+    if (!valid(self) || (!req && !who)) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    std::string text;
+    vellum_status s;
+    if (req) {
+      if (!req->auth) return fail(VELLUM_ERR_UNAUTHENTICATED, "authentication required");
+      vellum_principal_v1 p{};
+      p.struct_size = sizeof p;
+      h_req_principal(req, &p);
+      s = decide(self, *req->auth, p, action, resource, owner, &text);
+    } else {
+      s = decide_kept(self, who, action, resource, owner, &text);
+    }
+    if (out_json && (s == VELLUM_OK || s == VELLUM_ERR_PERMISSION_DENIED) && !text.empty()) {
+      auto* data = static_cast<uint8_t*>(h_alloc(text.size()));
+      if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
+      std::memcpy(data, text.data(), text.size());
+      *out_json = vellum_buffer{data, text.size()};
+    }
+    return s;
+  });
+}
+
+vellum_status h_audit_excerpt(vellum_plugin* self, vellum_str resource, uint64_t after_seq, uint32_t limit,
+                              vellum_buffer* out_json) {
+  if (out_json) *out_json = vellum_buffer{};
+  return guard([&] {
+    if (!valid(self) || !out_json) return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    if (sv(resource).empty()) return fail(VELLUM_ERR_INVALID_ARGUMENT, "resource is empty");
+    if (limit > 1000) return fail(VELLUM_ERR_INVALID_ARGUMENT, "limit must be 1..1000 (0 = 100)");
+    if (!self->rt->audit) return fail(VELLUM_ERR_STATE, "the audit log is not open");
+    std::string text;
+    try {
+      text = self->rt->audit->excerpt(std::string(sv(resource)), after_seq, limit).dump();
+    } catch (const std::invalid_argument& e) {
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, e.what());
+    } catch (const std::exception& e) {
+      spdlog::error("plugin {}: audit excerpt failed: {}", self->name, e.what());
+      return fail(VELLUM_ERR_UNAVAILABLE, "the audit log cannot be read");
+    }
+    auto* data = static_cast<uint8_t*>(h_alloc(text.size()));
+    if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
+    std::memcpy(data, text.data(), text.size());
+    *out_json = vellum_buffer{data, text.size()};
+    return VELLUM_OK;
+  });
+}
+
 const vellum_host_api_v1 kApi = [] {
   vellum_host_api_v1 a{};
   a.struct_size = sizeof a;
@@ -853,6 +957,8 @@ const vellum_host_api_v1 kApi = [] {
   a.authorize_principal = h_authorize_principal;  // minor 2
   a.guest_session_issue = h_guest_session_issue;
   a.guest_session_revoke = h_guest_session_revoke;
+  a.authorize_ex = h_authorize_ex;  // minor 3
+  a.audit_excerpt = h_audit_excerpt;
   return a;
 }();
 

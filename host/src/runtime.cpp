@@ -159,6 +159,10 @@ static fs::path default_plugin_dir() {
 }
 
 Runtime::Runtime(Config c, boost::asio::io_context& i) : cfg(std::move(c)), io(i), timers(i) {
+  if (cfg.testing.clock_control) {
+    clock = [this] { return system_clock_ms() + clock_offset_ms.load(std::memory_order_relaxed); };
+    spdlog::warn("[testing] clock_control is on: administrators can move the clock (never in production)");
+  }
   add_host_routes();
   add_identity_routes();
 }

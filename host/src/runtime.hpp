@@ -353,6 +353,8 @@ class Runtime {
   boost::asio::io_context& io;
   std::unique_ptr<Store> store;
   Clock clock = system_clock_ms;
+  // [testing] clock_control: how far an administrator moved the clock ahead.
+  std::atomic<int64_t> clock_offset_ms{0};
   std::unique_ptr<Identity> identity;
   std::unique_ptr<AuditLog> audit;
   Router router;

@@ -56,6 +56,9 @@ AT(vellum_principal_v1, mfa_verified_at_ms, 56);
 AT(vellum_principal_v1, client_ip, 64);
 AT(vellum_principal_v1, user_agent, 80);
 AT(vellum_principal_v1, request_id, 96);
+AT(vellum_principal_v1, email, 112);  // minor 3
+AT(vellum_principal_v1, session_created_at_ms, 128);
+static_assert(sizeof(vellum_principal_v1) == 136);
 AT(vellum_plugin_v1_info, abi_major, 4);
 AT(vellum_plugin_v1_info, abi_min_minor, 8);
 AT(vellum_plugin_v1_info, name, 16);
@@ -119,11 +122,13 @@ H(metric_record, 41);
 H(random_bytes, 42);
 H(now_ms, 43);
 H(authorize, 44);
-H(barrier_reseal, 45);  // minor 1
+H(barrier_reseal, 45);       // minor 1
 H(authorize_principal, 46);  // minor 2
 H(guest_session_issue, 47);
 H(guest_session_revoke, 48);
-static_assert(sizeof(vellum_host_api_v1) == 24 + 8 * 49, "host table size changed (minor 2 has 49 entries)");
+H(authorize_ex, 49);  // minor 3
+H(audit_excerpt, 50);
+static_assert(sizeof(vellum_host_api_v1) == 24 + 8 * 51, "host table size changed (minor 3 has 51 entries)");
 
 TEST_CASE("ABI v1.0 layout is frozen", "[abi][unit]") {
   // The static_asserts above are the test; this records the numbers.

@@ -53,8 +53,12 @@ extern "C" {
  *       a key rotation).
  *   2 — authorize_principal (re-check a kept principal, e.g. on a long-lived
  *       WebSocket), guest_session_issue / guest_session_revoke (sessions for
- *       visitors who redeem a share link). */
-#define VELLUM_ABI_MINOR 2
+ *       visitors who redeem a share link).
+ *   3 — principal email and session_created_at_ms; authorize_ex (the
+ *       decision with the PDP's reason and obligations); audit_excerpt
+ *       (records about a resource with RFC 6962 inclusion proofs against a
+ *       signed checkpoint). */
+#define VELLUM_ABI_MINOR 3
 
 #if defined(_WIN32)
 #define VELLUM_EXPORT __declspec(dllexport)
@@ -281,6 +285,9 @@ typedef struct vellum_principal_v1 {
   vellum_str client_ip;
   vellum_str user_agent;
   vellum_str request_id;
+  /* ---- minor 3 (zero/empty when the host is older) ---- */
+  vellum_str email;               /* the account's e-mail, lower-case; empty for guests */
+  int64_t session_created_at_ms;  /* when the session (or API token) was issued */
 } vellum_principal_v1;
 
 /* ------------------------------------------------------------------------ */
@@ -538,6 +545,48 @@ typedef struct vellum_host_api_v1 {
    * *out_revoked (may be NULL) receives the count.
    * OWNERSHIP: inputs borrowed. THREADS: any; writes storage. */
   vellum_status (*guest_session_revoke)(vellum_plugin* self, vellum_str subject, uint64_t* out_revoked);
+
+  /* ---- append new minor-3 functions below this line ---- */
+
+  /* ---- authorization with obligations (minor 3) ---- */
+  /* The decision of authorize (req != NULL; who ignored) or of
+   * authorize_principal (req == NULL, who != NULL), with what the PDP says
+   * about it. On OK and on PERMISSION_DENIED, *out_json (may be NULL)
+   * receives {"decision": "permit"|"deny", "reason": "...",
+   * "obligations": [...]}. Obligations are the PDP's (pdp service 1.1,
+   * docs/sharing.md): e.g. {"type": "watermark", "level": "visible"},
+   * {"type": "log", "level": "high"}. Without a PDP, or with a PDP older
+   * than 1.1, obligations is []. A caller that acts on a permit must honour
+   * its obligations or refuse.
+   * OWNERSHIP: inputs borrowed; out_json->data allocated with host->alloc,
+   *   the caller frees it with host->free.
+   * THREADS: any; may read storage. */
+  vellum_status (*authorize_ex)(vellum_plugin* self, vellum_request* req, const vellum_principal_v1* who,
+                                vellum_str action, vellum_str resource, vellum_str owner_user_id,
+                                vellum_buffer* out_json);
+
+  /* ---- audit excerpts (minor 3) ---- */
+  /* Audit records whose resource equals `resource` or starts with
+   * resource + "/", with seq > after_seq, oldest first, at most `limit`
+   * (1..1000; 0 = 100), each with an RFC 6962 inclusion proof against a
+   * signed checkpoint, so a third party can check them with the log's public
+   * key alone. If records are pending, the host signs a checkpoint first, so
+   * every record returned is covered. *out_json receives
+   *   {"checkpoint": {"id", "tree_size", "root_hex", "time_ms",
+   *                   "signed_data", "signature_b64", "public_key_pem"},
+   *    "records": [{"seq", "body", "leaf_hash_hex", "inclusion_proof": [hex]}],
+   *    "more": true|false, "next_after_seq": n}
+   * where body is the exact canonical JSON string hashed as leaf seq-1
+   * (leaf = SHA-256(0x00 || body), node = SHA-256(0x01 || left || right)),
+   * and signed_data is the exact text the Ed25519 signature covers.
+   * docs/abi.md shows how to check a proof with openssl alone.
+   * Errors: INVALID_ARGUMENT (empty resource, limit > 1000), STATE (no
+   * audit log), UNAVAILABLE (the log cannot be read or signed).
+   * OWNERSHIP: inputs borrowed; out_json->data allocated with host->alloc.
+   * THREADS: any; reads the whole log's leaf hashes (O(records)), so call
+   *   it for evidence, not per request. */
+  vellum_status (*audit_excerpt)(vellum_plugin* self, vellum_str resource, uint64_t after_seq, uint32_t limit,
+                                 vellum_buffer* out_json);
 } vellum_host_api_v1;
 
 /* ------------------------------------------------------------------------ */

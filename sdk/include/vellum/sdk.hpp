@@ -155,6 +155,8 @@ struct Principal {
   bool authenticated = false;
   std::string_view user_id, session_id, scopes, client_ip, user_agent, request_id;
   int64_t mfa_verified_at_ms = 0;
+  std::string_view email;             // ABI minor 3; empty for guests or an older host
+  int64_t session_created_at_ms = 0;  // ABI minor 3; 0 from an older host
   // A visitor with a guest session (a redeemed share link), not a user account.
   bool is_guest() const { return user_id.substr(0, 6) == "guest:"; }
 };
@@ -165,6 +167,8 @@ struct OwnedPrincipal {
   bool authenticated = false;
   std::string user_id, session_id, scopes, client_ip, user_agent, request_id;
   int64_t mfa_verified_at_ms = 0;
+  std::string email;
+  int64_t session_created_at_ms = 0;
   OwnedPrincipal() = default;
   explicit OwnedPrincipal(const Principal& p)
       : authenticated(p.authenticated),
@@ -174,7 +178,9 @@ struct OwnedPrincipal {
         client_ip(p.client_ip),
         user_agent(p.user_agent),
         request_id(p.request_id),
-        mfa_verified_at_ms(p.mfa_verified_at_ms) {}
+        mfa_verified_at_ms(p.mfa_verified_at_ms),
+        email(p.email),
+        session_created_at_ms(p.session_created_at_ms) {}
   bool is_guest() const { return user_id.rfind("guest:", 0) == 0; }
 };
 
@@ -200,8 +206,9 @@ class Request {
     vellum_principal_v1 p{};
     p.struct_size = sizeof p;
     check(api_->req_principal(req_, &p));
-    return Principal{p.authenticated != 0, to_sv(p.user_id),    to_sv(p.session_id), to_sv(p.scopes),
-                     to_sv(p.client_ip),   to_sv(p.user_agent), to_sv(p.request_id), p.mfa_verified_at_ms};
+    return Principal{p.authenticated != 0, to_sv(p.user_id),       to_sv(p.session_id), to_sv(p.scopes),
+                     to_sv(p.client_ip),   to_sv(p.user_agent),    to_sv(p.request_id), p.mfa_verified_at_ms,
+                     to_sv(p.email),       p.session_created_at_ms};
   }
   void set_header(std::string_view name, std::string_view value) {
     check(api_->resp_header(req_, to_c(name), to_c(value)));
@@ -571,21 +578,43 @@ class Host {
             offsetof(vellum_host_api_v1, authorize_principal) + sizeof api_->authorize_principal ||
         !api_->authorize_principal)
       throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for authorize_principal (needs ABI minor 2)");
-    vellum_principal_v1 p{};
-    p.struct_size = sizeof p;
-    p.authenticated = who.authenticated ? 1 : 0;
-    p.user_id = to_c(who.user_id);
-    p.session_id = to_c(who.session_id);
-    p.scopes = to_c(who.scopes);
-    p.mfa_verified_at_ms = who.mfa_verified_at_ms;
-    p.client_ip = to_c(who.client_ip);
-    p.user_agent = to_c(who.user_agent);
-    p.request_id = to_c(who.request_id);
+    vellum_principal_v1 p = principal_to_c(who);
     vellum_status s = api_->authorize_principal(self_, &p, to_c(action), to_c(resource), to_c(owner_user_id));
     if (s == VELLUM_OK) return true;
     if (s == VELLUM_ERR_PERMISSION_DENIED || s == VELLUM_ERR_UNAUTHENTICATED) return false;
     check(s);
     return false;
+  }
+
+  // A decision with the PDP's reason and obligations (ABI minor 3).
+  struct Decision {
+    bool permit = false;
+    bool authenticated = true;  // false: no (live) session; json is then empty
+    // {"decision","reason","obligations":[...]}; a permit's obligations
+    // must be honoured (docs/sharing.md lists the types).
+    std::string json;
+  };
+  Decision authorize_ex(const Request& req, std::string_view action, std::string_view resource,
+                        std::string_view owner_user_id = {}) const {
+    return decide_ex(req.raw(), nullptr, action, resource, owner_user_id);
+  }
+  Decision authorize_ex(const OwnedPrincipal& who, std::string_view action, std::string_view resource,
+                        std::string_view owner_user_id = {}) const {
+    vellum_principal_v1 p = principal_to_c(who);
+    return decide_ex(nullptr, &p, action, resource, owner_user_id);
+  }
+
+  // Audit records about `resource` (and everything under resource + "/")
+  // with inclusion proofs against a signed checkpoint (ABI minor 3); the
+  // JSON text abi.h audit_excerpt describes.
+  std::string audit_excerpt(std::string_view resource, uint64_t after_seq = 0, uint32_t limit = 100) const {
+    require_minor3(offsetof(vellum_host_api_v1, audit_excerpt) + sizeof api_->audit_excerpt,
+                   api_->audit_excerpt != nullptr, "audit_excerpt");
+    vellum_buffer out{};
+    check(api_->audit_excerpt(self_, to_c(resource), after_seq, limit, &out));
+    std::string text(reinterpret_cast<const char*>(out.data), out.size);
+    api_->free(out.data);
+    return text;
   }
 
   // ---- guest sessions (ABI minor 2)
@@ -662,6 +691,47 @@ class Host {
   int64_t now_ms() const noexcept { return api_->now_ms(self_); }
 
  private:
+  static vellum_principal_v1 principal_to_c(const OwnedPrincipal& who) noexcept {
+    vellum_principal_v1 p{};
+    p.struct_size = sizeof p;
+    p.authenticated = who.authenticated ? 1 : 0;
+    p.user_id = vellum::to_c(who.user_id);
+    p.session_id = vellum::to_c(who.session_id);
+    p.scopes = vellum::to_c(who.scopes);
+    p.mfa_verified_at_ms = who.mfa_verified_at_ms;
+    p.client_ip = vellum::to_c(who.client_ip);
+    p.user_agent = vellum::to_c(who.user_agent);
+    p.request_id = vellum::to_c(who.request_id);
+    p.email = vellum::to_c(who.email);
+    p.session_created_at_ms = who.session_created_at_ms;
+    return p;
+  }
+  void require_minor3(size_t end_offset, bool present, const char* what) const {
+    if (api_->struct_size < end_offset || !present)
+      throw Error(VELLUM_ERR_UNSUPPORTED, std::string("host too old for ") + what + " (needs ABI minor 3)");
+  }
+  Decision decide_ex(vellum_request* req, const vellum_principal_v1* who, std::string_view action,
+                     std::string_view resource, std::string_view owner_user_id) const {
+    require_minor3(offsetof(vellum_host_api_v1, authorize_ex) + sizeof api_->authorize_ex,
+                   api_->authorize_ex != nullptr, "authorize_ex");
+    vellum_buffer out{};
+    vellum_status s =
+        api_->authorize_ex(self_, req, who, to_c(action), to_c(resource), to_c(owner_user_id), &out);
+    Decision d;
+    if (out.data) {
+      d.json.assign(reinterpret_cast<const char*>(out.data), out.size);
+      api_->free(out.data);
+    }
+    if (s == VELLUM_OK) {
+      d.permit = true;
+    } else if (s == VELLUM_ERR_UNAUTHENTICATED) {
+      d.authenticated = false;
+    } else if (s != VELLUM_ERR_PERMISSION_DENIED) {
+      check(s);
+    }
+    return d;
+  }
+
   vellum_plugin* self_;
   const vellum_host_api_v1* api_;
 };
