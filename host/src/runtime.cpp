@@ -501,8 +501,8 @@ bool Runtime::audit_host(const vellum_request& req, const std::string& action, c
   ev.client_ip = req.http.client_ip;
   if (const std::string* ua = req.http.header("User-Agent")) ev.user_agent = *ua;
   ev.details = std::move(details);
-  ev.sensitive = {"/email"};  // stored as a keyed HMAC, never in the clear
-  ev.time_ms = clock();
+  ev.sensitive = {"/email"};       // stored as a keyed HMAC, never in the clear
+  ev.time_ms = system_clock_ms();  // records carry real time even under [testing] clock_control
   try {
     audit->append(std::move(ev));
     return true;

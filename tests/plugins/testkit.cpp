@@ -108,7 +108,8 @@ class Testkit : public vellum::Plugin {
           auto p = req.principal();
           req.json(200, std::string("{\"authenticated\":") + (p.authenticated ? "true" : "false") +
                             ",\"ip\":\"" + std::string(p.client_ip) + "\",\"request_id\":\"" +
-                            std::string(p.request_id) + "\"}");
+                            std::string(p.request_id) + "\",\"email\":\"" + std::string(p.email) +
+                            "\",\"session_created_at_ms\":" + std::to_string(p.session_created_at_ms) + "}");
         },
         VELLUM_ROUTE_PUBLIC);
     h.route(
@@ -155,10 +156,26 @@ class Testkit : public vellum::Plugin {
     h.route(
         "POST", "/v1/test/audit",
         [this](vellum::Request& req) {
-          host().audit("testkit.poke", "widget/1", VELLUM_OUTCOME_SUCCESS, &req, "{\"n\":1}");
+          std::string resource(req.query_param("resource").value_or("widget/1"));
+          host().audit("testkit.poke", resource, VELLUM_OUTCOME_SUCCESS, &req, "{\"n\":1}");
           req.json(200, "{}");
         },
         VELLUM_ROUTE_PUBLIC);
+    // ABI 1.3: the decision with its reason and obligations, for the caller.
+    h.route("GET", "/v1/test/decide", [this](vellum::Request& req) {
+      auto d = host().authorize_ex(req, req.query_param("action").value_or(""),
+                                   req.query_param("resource").value_or(""),
+                                   req.query_param("owner").value_or(""));
+      req.json(200, std::string("{\"permit\":") + (d.permit ? "true" : "false") +
+                        ",\"decision\":" + (d.json.empty() ? "null" : d.json) + "}");
+    });
+    // ABI 1.3: audit records about a resource subtree, with proofs.
+    h.route("GET", "/v1/test/audit-excerpt", [this](vellum::Request& req) {
+      uint64_t after = std::stoull(std::string(req.query_param("after").value_or("0")));
+      uint32_t limit =
+          static_cast<uint32_t>(std::stoul(std::string(req.query_param("limit").value_or("100"))));
+      req.json(200, host().audit_excerpt(req.query_param("resource").value_or(""), after, limit));
+    });
     h.route(
         "GET", "/v1/test/ticks",
         [this](vellum::Request& req) { req.json(200, "{\"ticks\":" + std::to_string(ticks_.load()) + "}"); },
@@ -219,6 +236,11 @@ class Testkit : public vellum::Plugin {
       {
         std::lock_guard lk(mu_);
         who = principals_[conn];
+      }
+      if (words.at(0) == "ex") {  // "recheck ex <action> <resource> [owner]": ABI 1.3 authorize_ex
+        auto d = host().authorize_ex(who, words.at(1), words.at(2), words.size() > 3 ? words[3] : "");
+        host().send(conn, d.authenticated ? d.json : "unauthenticated", false);
+        return;
       }
       bool ok = host().authorize(who, words.at(0), words.at(1), words.size() > 2 ? words[2] : "");
       host().send(conn, ok ? "allow" : "deny", false);
