@@ -19,6 +19,8 @@ import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import http from 'node:http'
+import https from 'node:https'
 
 const RUNS = Number(process.argv[2] || 3)
 const ONLY = process.env.SCENARIOS ? process.env.SCENARIOS.split(',') : ['1', '2', '3']
@@ -34,10 +36,25 @@ const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/sta
 
 // ---- servers
 
-async function startVellum (docs, base = tmpdir()) {
+// POST JSON over http or https (trusting only the given CA), Node core only.
+function postJson (url, body, headers, ca) {
+  return new Promise((resolve, reject) => {
+    const mod = url.startsWith('https:') ? https : http
+    const req = mod.request(url, { method: 'POST', ca, headers: { 'Content-Type': 'application/json', ...headers } },
+      (res) => {
+        let text = ''
+        res.on('data', (d) => { text += d })
+        res.on('end', () => resolve(JSON.parse(text)))
+      })
+    req.on('error', reject)
+    req.end(JSON.stringify(body))
+  })
+}
+
+async function startVellum (docs, base = tmpdir(), tls = false) {
   const dir = mkdtempSync(join(base, 'vellum-bench-'))
   const env = { ...process.env, VELLUM_ROOT_KEY: randomBytes(32).toString('base64') }
-  const cfg = `[server]\ntls = false\nthreads = 2\n[log]\nlevel = "warn"\n` +
+  const cfg = `[server]\ntls = ${tls}\nthreads = 2\n[log]\nlevel = "warn"\n` +
     '[plugins.crypto]\nroot_key = { env = "VELLUM_ROOT_KEY" }\n' +
     '[plugins.editor]\ncollab = { max_connections_per_user = 100000, max_connections_per_document = 100000, ' +
     'max_messages_per_second = 1000000, message_burst = 1000000 }\n' +
@@ -52,21 +69,19 @@ async function startVellum (docs, base = tmpdir()) {
   while (!existsSync(join(dir, 'ready'))) await sleep(20)
   await sleep(50)
   const url = readFileSync(join(dir, 'ready'), 'utf8').trim()
-  const login = await fetch(url + '/v1/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: 'load@example.com', password: 'bench password 1234' }) })
-  const token = (await login.json()).token
+  const ca = tls ? readFileSync(join(dir, 'data', 'tls', 'dev-cert.pem')) : undefined
+  const token = (await postJson(url + '/v1/auth/login', { email: 'load@example.com', password: 'bench password 1234' },
+    {}, ca)).token
   const ids = []
   for (let i = 0; i < docs; i++) {
-    const r = await fetch(url + '/v1/docs', { method: 'POST',
-      headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ type: 'text', content: '' }) })
-    ids.push((await r.json()).id)
+    const r = await postJson(url + '/v1/docs', { type: 'text', content: '' }, { Authorization: 'Bearer ' + token }, ca)
+    ids.push(r.id)
   }
   return {
     name: 'vellum',
     pid: proc.pid,
     docs: ids,
-    connect: (doc) => new Client(`${url.replace(/^http/, 'ws')}/v1/collab/${doc}?access_token=${token}`, null),
+    connect: (doc) => new Client(`${url.replace(/^http/, 'ws')}/v1/collab/${doc}?access_token=${token}`, null, { ca }),
     stop: async () => { proc.kill('SIGTERM'); await new Promise((resolve) => proc.on('exit', resolve)); rmSync(dir, { recursive: true, force: true }) }
   }
 }
@@ -91,13 +106,13 @@ async function startHocuspocus (docs) {
 // ---- one client: y-websocket framing, or Hocuspocus's (document name first)
 
 class Client {
-  constructor (url, hocusDoc, { apply = true } = {}) {
+  constructor (url, hocusDoc, { apply = true, ca } = {}) {
     this.doc = new Y.Doc()
     this.hocus = hocusDoc
     this.apply = apply
     this.synced = false
     this.onLatency = null
-    this.ws = new WebSocket(url, { perMessageDeflate: false })
+    this.ws = new WebSocket(url, { perMessageDeflate: false, ca })
     this.ws.binaryType = 'nodebuffer'
     this.open = new Promise((resolve, reject) => { this.ws.on('open', resolve); this.ws.on('error', reject) })
     this.ws.on('message', (data) => this.receive(data))
@@ -236,12 +251,14 @@ async function scenario3 (start) {
 
 // vellum-tmpfs: the same server with its data on tmpfs, where fsync costs
 // nothing: the server's own cost without the disk's commit latency.
-const servers = { vellum: startVellum, 'vellum-tmpfs': (n) => startVellum(n, '/dev/shm'), hocuspocus: startHocuspocus }
+// vellum-tls: TLS as deployed (scenario 3 only by default: the harness's TLS cost would dominate 1 and 2).
+const servers = { vellum: startVellum, 'vellum-tmpfs': (n) => startVellum(n, '/dev/shm'), 'vellum-tls': (n) => startVellum(n, tmpdir(), true), hocuspocus: startHocuspocus }
 if (process.env.SERVERS) for (const k of Object.keys(servers)) if (!process.env.SERVERS.split(',').includes(k)) delete servers[k]
 const results = {}
 for (const [name, fn] of [['1', scenario1], ['2', scenario2], ['3', scenario3]]) {
   if (!ONLY.includes(name)) continue
   for (const [sname, start] of Object.entries(servers)) {
+    if (sname === 'vellum-tls' && !process.env.SERVERS && name !== '3') continue
     const runs = []
     for (let r = 0; r < RUNS; r++) {
       const res = await fn(start)

@@ -14,7 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
-#include <deque>
+#include <vector>
 #include <optional>
 #include <thread>
 
@@ -88,6 +88,31 @@ void close_stream(Stream& s) {
 }
 
 // ---------------------------------------------------------------- WebSocket
+// A FIFO that holds no memory while empty (std::deque allocates a 512-byte
+// block up front, which is most of an idle connection's budget).
+template <class T>
+class SendQueue {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  T& front() { return items_[head_]; }
+  void push_back(T v) { items_.push_back(std::move(v)); }
+  void pop_front() {
+    items_[head_++] = T{};
+    if (empty()) clear();
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+    if (items_.capacity() > 64) items_.shrink_to_fit();  // a burst's backlog is not kept
+  }
+  auto begin() { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  auto end() { return items_.end(); }
+
+ private:
+  std::vector<T> items_;
+  size_t head_ = 0;
+};
+
 template <class Stream>
 class WsSession : public WsConnection, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
@@ -237,22 +262,36 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
                     });
   }
 
+  // An idle connection waits in a read of at most one byte: Beast's whole-
+  // message read would first reserve 1.5 KiB in buffer_ and hold it while
+  // the peer is silent. The rest of the message follows with async_read.
   void do_read() {
-    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
-      if (ec && self->close_pending_) return;  // the close handler tears down
-      if (ec) {
-        uint16_t code = 1006;
-        if (ec == websocket::error::closed) code = self->ws_.reason().code;
-        if (ec == websocket::error::message_too_big) code = 1009;
-        return self->teardown(code);
-      }
-      auto data = self->buffer_.cdata();
-      if (!self->closing_ && self->ep_->ep.on_message)
-        self->ep_->ep.on_message(self->ep_->user->user, self->id_, self->ws_.got_binary() ? 1 : 0,
-                                 vellum_bytes{static_cast<const uint8_t*>(data.data()), data.size()});
-      self->buffer_.consume(self->buffer_.size());
-      self->do_read();
+    ws_.async_read_some(buffer_, 1, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->read_failed(ec);
+      if (self->ws_.is_message_done()) return self->deliver();
+      self->ws_.async_read(self->buffer_, [self](beast::error_code ec, size_t) {
+        if (ec) return self->read_failed(ec);
+        self->deliver();
+      });
     });
+  }
+
+  void read_failed(beast::error_code ec) {
+    if (close_pending_) return;  // the close handler tears down
+    uint16_t code = 1006;
+    if (ec == websocket::error::closed) code = ws_.reason().code;
+    if (ec == websocket::error::message_too_big) code = 1009;
+    teardown(code);
+  }
+
+  void deliver() {
+    auto data = buffer_.cdata();
+    if (!closing_ && ep_->ep.on_message)
+      ep_->ep.on_message(ep_->user->user, id_, ws_.got_binary() ? 1 : 0,
+                         vellum_bytes{static_cast<const uint8_t*>(data.data()), data.size()});
+    buffer_.consume(buffer_.size());
+    buffer_.shrink_to_fit();  // idle connections keep no read buffer
+    do_read();
   }
 
   void teardown(uint16_t code) {
@@ -277,7 +316,7 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
   std::shared_ptr<WsEntry> ep_;
   vellum_conn_id id_;
   beast::flat_buffer buffer_;
-  std::deque<Out> queue_;
+  SendQueue<Out> queue_;
   std::atomic<uint64_t> queued_bytes_{0};
   std::optional<websocket::close_reason> close_after_flush_;
   bool writing_ = false, accepted_ = false, opened_ = false, close_pending_ = false;
