@@ -21,6 +21,21 @@ ActionMask mask_of(std::initializer_list<const char*> names) {
 // Non-mutating actions: all that a read-only API token keeps.
 const ActionMask kReadOnly = mask_of({"read", "export", "download", "print", "copy"});
 
+constexpr std::string_view kDomainPrefix = "domain:";
+
+// "domain:<d>" for the domain of a (lower-case) e-mail, in buf; empty when
+// there is none. No allocation: it runs on every decision.
+std::string_view make_domain_subject(std::string_view email, std::array<char, 336>& buf) {
+  const size_t at = email.rfind('@');
+  if (at == std::string_view::npos || at + 1 == email.size()) return {};
+  const std::string_view dom = email.substr(at + 1);
+  if (kDomainPrefix.size() + dom.size() > buf.size()) return {};
+  std::memcpy(buf.data(), kDomainPrefix.data(), kDomainPrefix.size());
+  for (size_t i = 0; i < dom.size(); ++i)
+    buf[kDomainPrefix.size() + i] = static_cast<char>(std::tolower(static_cast<unsigned char>(dom[i])));
+  return {buf.data(), kDomainPrefix.size() + dom.size()};
+}
+
 // True if prefix is resource or an ancestor of it (at a pair boundary).
 bool covers(std::string_view prefix, std::string_view resource) {
   if (prefix.empty()) return true;
@@ -604,8 +619,6 @@ std::vector<Policy> Engine::policies() const {
 }
 
 void Engine::set_user(const std::string& user, UserAttrs a) {
-  std::transform(a.email.begin(), a.email.end(), a.email.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   std::unique_lock lk(mu_);
   users_[user] = std::move(a);
   refresh_subjects(user);
@@ -702,6 +715,17 @@ struct Engine::Eval {
   IpAddr ip;
   bool ip_parsed = false;
   std::vector<std::string> scratch;
+  // "domain:<d>" of the caller's e-mail, built once without allocating.
+  std::array<char, 336> domain_buf{};
+  std::string_view domain_subject;
+  bool domain_done = false;
+  std::string_view domain_of(std::string_view email) {
+    if (!domain_done) {
+      domain_subject = make_domain_subject(email, domain_buf);
+      domain_done = true;
+    }
+    return domain_subject;
+  }
   const IpAddr& client_ip(std::string_view s) {
     if (!ip_parsed) {
       ip = IpAddr::parse(s);
@@ -712,15 +736,13 @@ struct Engine::Eval {
   Decision d;
 };
 
-// Called with the lock held exclusively.
+// Called with the lock held exclusively. The domain subject is not here: it
+// comes from the e-mail in each query.
 void Engine::refresh_subjects(const std::string& u) {
   std::vector<std::string> s;
   s.push_back("user:" + u);
-  if (auto it = users_.find(u); it != users_.end()) {
+  if (auto it = users_.find(u); it != users_.end())
     for (const auto& g : it->second.groups) s.push_back("group:" + g);
-    if (auto at = it->second.email.rfind('@'); at != std::string::npos)
-      s.push_back("domain:" + it->second.email.substr(at + 1));
-  }
   if (auto it = teams_of_user_.find(u); it != teams_of_user_.end())
     for (const auto& t : it->second) s.push_back("team:" + t);
   subjects_[u] = std::move(s);
@@ -734,13 +756,17 @@ const std::vector<std::string>& Engine::subjects_of(std::string_view user,
 }
 
 ActionMask Engine::rbac(const Query& q, const std::vector<std::string_view>& prefixes,
-                        const std::vector<std::string>& subjects, Eval* e, bool allow_delegations) const {
+                        const std::vector<std::string>& subjects, std::string_view domain_subject, Eval* e,
+                        bool allow_delegations) const {
   ActionMask decided = 0, allowed = 0, excluded = 0;
   // One lookup per subject, one hash per level.
   std::array<const std::vector<Grant>*, 64> lists{};
   size_t nlists = 0;
   for (const auto& s : subjects)
     if (auto it = by_subject_.find(s); it != by_subject_.end() && nlists < lists.size())
+      lists[nlists++] = &it->second;
+  if (!domain_subject.empty())
+    if (auto it = by_subject_.find(domain_subject); it != by_subject_.end() && nlists < lists.size())
       lists[nlists++] = &it->second;
   std::array<uint64_t, 33> hashes{};
   for (size_t i = 0; i < prefixes.size() && i < hashes.size(); ++i)
@@ -800,9 +826,12 @@ ActionMask Engine::rbac(const Query& q, const std::vector<std::string_view>& pre
         // The delegator cannot pass on what they (no longer) hold.
         Query dq = q;
         dq.user_id = d.from;
+        dq.email = d.from_email;
         dq.owner = q.owner;
         std::vector<std::string> scratch;
-        ActionMask has = rbac(dq, prefixes, subjects_of(d.from, scratch), nullptr, false);
+        std::array<char, 336> buf;
+        ActionMask has = rbac(dq, prefixes, subjects_of(d.from, scratch),
+                              make_domain_subject(d.from_email, buf), nullptr, false);
         ActionMask add = d.actions & has;
         allowed |= add;
         if (e && e->explain)
@@ -837,7 +866,8 @@ ActionMask Engine::rbac_actions(const Query& q) const {
   std::shared_lock lk(mu_);
   if (std::string_view(q.user_id).rfind("guest:", 0) == 0) return 0;
   std::vector<std::string> scratch;
-  return rbac(q, prefixes, subjects_of(q.user_id, scratch), nullptr, true);
+  std::array<char, 336> buf;
+  return rbac(q, prefixes, subjects_of(q.user_id, scratch), make_domain_subject(q.email, buf), nullptr, true);
 }
 
 bool Engine::policy_applies(const Policy& p, const Query& q, Eval& e, std::string* why) const {
@@ -868,10 +898,10 @@ bool Engine::policy_applies(const Policy& p, const Query& q, Eval& e, std::strin
     if (!any) return no("in none of the groups");
   }
   if (!p.email_domains.empty()) {
-    std::string dom;
-    if (e.attrs)
-      if (auto at = e.attrs->email.rfind('@'); at != std::string::npos) dom = e.attrs->email.substr(at + 1);
-    if (std::find(p.email_domains.begin(), p.email_domains.end(), dom) == p.email_domains.end())
+    std::string_view dom = e.domain_of(q.email);
+    if (!dom.empty()) dom.remove_prefix(kDomainPrefix.size());
+    if (dom.empty() ||
+        std::find(p.email_domains.begin(), p.email_domains.end(), dom) == p.email_domains.end())
       return no("email domain not listed");
   }
   if (p.mfa_max_age_s >= 0) {
@@ -939,6 +969,14 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
         d.reason = "the workspace requires MFA";
         return;
       }
+      // Measured from when the session was issued, not from the last request:
+      // an old session must sign in again, however active it is.
+      if (w.session_timeout_ms > 0 &&
+          (q.session_created_at_ms <= 0 || q.now_ms - q.session_created_at_ms > w.session_timeout_ms)) {
+        d.reason = "the session is older than the workspace's session timeout of " +
+                   std::to_string(w.session_timeout_ms / 1000) + " s; sign in again";
+        return;
+      }
       if (!w.ip_allowlist.empty() &&
           std::none_of(w.ip_allowlist.begin(), w.ip_allowlist.end(),
                        [&](const Cidr& c) { return c.contains(e.client_ip(q.client_ip)); })) {
@@ -991,7 +1029,7 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
     }
     if (auto it = users_.find(user); it != users_.end()) e.attrs = &it->second;
     e.subjects = &subjects_of(user, e.scratch);
-    rb = rbac(q, e.prefixes, *e.subjects, &e, true);
+    rb = rbac(q, e.prefixes, *e.subjects, e.domain_of(q.email), &e, true);
   }
   e.allowed = rb;
   const bool rbac_permit = (rb & e.bit) != 0;
@@ -1124,12 +1162,14 @@ Decision Engine::decide(const Query& q) const {
 json Engine::explain(const Query& q) const {
   Eval e;
   evaluate(q, e, true);
+  json subjects = e.subjects ? json(*e.subjects) : json::array();
+  if (!e.domain_subject.empty()) subjects.push_back(std::string(e.domain_subject));
   json out = {{"decision", e.d.permit ? "permit" : "deny"},
               {"reason", e.d.reason},
               {"action", std::string(q.action)},
               {"resource", std::string(q.resource)},
               {"user", std::string(q.user_id)},
-              {"subjects", e.subjects ? json(*e.subjects) : json::array()},
+              {"subjects", subjects},
               {"owner", e.is_owner},
               {"guest", e.guest},
               {"break_glass", e.break_glass},

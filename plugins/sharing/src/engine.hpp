@@ -138,8 +138,9 @@ struct Policy {
   static Policy from_json(const json& j, const Roles& roles);  // throws BadInput
 };
 
+// Attributes the plugin records for a user. The e-mail is not one of them:
+// it comes with each request (the principal's account e-mail, ABI 1.3).
 struct UserAttrs {
-  std::string email;
   std::vector<std::string> groups;
 };
 
@@ -157,6 +158,10 @@ struct Delegation {
   std::string id, from, to, resource;
   ActionMask actions = 0;
   int64_t expires_ms = 0;
+  // The delegator's account e-mail when they delegated: their domain grants
+  // count towards what they can pass on (their principal is not at hand when
+  // the delegate asks).
+  std::string from_email;
 };
 
 struct Elevation {
@@ -174,12 +179,15 @@ struct BreakGlass {
 struct WorkspaceRules {
   bool require_mfa = false;
   std::vector<Cidr> ip_allowlist;  // empty = any address
+  int64_t session_timeout_ms = 0;  // 0 = none; older sessions are denied
 };
 
 // What the PDP is asked.
 struct Query {
   std::string_view user_id, scopes, client_ip, user_agent;
+  std::string_view email;  // the account e-mail (lower-case); empty for guests
   int64_t mfa_verified_at_ms = 0;
+  int64_t session_created_at_ms = 0;  // when the session was issued; 0 = unknown
   std::string_view action, resource, owner;
   int64_t now_ms = 0;
 };
@@ -240,7 +248,8 @@ class Engine {
   struct Eval;
   void evaluate(const Query& q, Eval& e, bool want_explain) const;
   ActionMask rbac(const Query& q, const std::vector<std::string_view>& prefixes,
-                  const std::vector<std::string>& subjects, Eval* e, bool allow_delegations) const;
+                  const std::vector<std::string>& subjects, std::string_view domain_subject, Eval* e,
+                  bool allow_delegations) const;
   const std::vector<std::string>& subjects_of(std::string_view user, std::vector<std::string>& scratch) const;
   void refresh_subjects(const std::string& user);
   bool policy_applies(const Policy& p, const Query& q, Eval& e, std::string* why) const;
@@ -269,7 +278,7 @@ class Engine {
   StrMap<std::vector<std::string>> break_glass_of_;
   StrMap<std::string> owners_;
   StrMap<WorkspaceRules> workspaces_;          // by "workspace/<id>"
-  StrMap<std::vector<std::string>> subjects_;  // user -> user:, group:, domain:, team: subjects
+  StrMap<std::vector<std::string>> subjects_;  // user -> user:, group:, team: subjects
 
   void reindex_policies();
 };

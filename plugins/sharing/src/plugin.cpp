@@ -162,7 +162,7 @@ class Sharing : public vellum::Plugin {
   static constexpr const char* kDescription =
       "Policy decision point: roles, grants, ABAC policies, share links, delegation, elevation, break-glass";
   static constexpr const char* kProvides[] = {VELLUM_PDP_SERVICE, nullptr};
-  static constexpr uint32_t kMinMinor = 2;
+  static constexpr uint32_t kMinMinor = 3;  // principal e-mail and session age
 
   static void validate(std::string_view config) { (void)parse_config(config); }
 
@@ -280,6 +280,12 @@ class Sharing : public vellum::Plugin {
     q.client_ip = vellum::to_sv(who->client_ip);
     q.user_agent = vellum::to_sv(who->user_agent);
     q.mfa_verified_at_ms = who->mfa_verified_at_ms;
+    // kMinMinor = 3 guarantees a host that fills these; the size check keeps
+    // a smaller struct from a misbehaving caller from being over-read.
+    if (who->struct_size >= offsetof(vellum_principal_v1, session_created_at_ms) + sizeof(int64_t)) {
+      q.email = vellum::to_sv(who->email);
+      q.session_created_at_ms = who->session_created_at_ms;
+    }
     q.action = vellum::to_sv(action);
     q.resource = vellum::to_sv(resource);
     q.owner = vellum::to_sv(owner);
@@ -398,6 +404,8 @@ class Sharing : public vellum::Plugin {
     q.client_ip = p.client_ip;
     q.user_agent = p.user_agent;
     q.mfa_verified_at_ms = p.mfa_verified_at_ms;
+    q.email = p.email;
+    q.session_created_at_ms = p.session_created_at_ms;
     q.action = action;
     q.resource = resource;
     q.owner = owner;
@@ -445,7 +453,7 @@ class Sharing : public vellum::Plugin {
       engine_.put_policy(sh::Policy::from_json(json::parse(v), engine_.roles()));
     for (auto& [k, v] : scan_all("u/")) {
       json j = json::parse(v);
-      engine_.set_user(k.substr(2), {j.value("email", ""), j.value("groups", std::vector<std::string>{})});
+      engine_.set_user(k.substr(2), {j.value("groups", std::vector<std::string>{})});
     }
     for (auto& [k, v] : scan_all("c/")) engine_.set_classification(k.substr(2), json::parse(v));
     for (auto& [k, v] : scan_all("o/")) engine_.set_owner(k.substr(2), v);
@@ -590,10 +598,11 @@ class Sharing : public vellum::Plugin {
     sh::UserAttrs a;
     for (const auto& [k, v] : body.items()) {
       if (k == "email") {
-        if (!v.is_string() || v.get<std::string>().find('@') == std::string::npos ||
-            v.get<std::string>().size() > 320)
-          throw HttpProblem{422, "'email' must be an email address", {{"pointer", "/email"}}};
-        a.email = v;
+        // The account e-mail reaches the PDP with every request (ABI 1.3);
+        // a second, administrator-set address could contradict it.
+        throw HttpProblem{422,
+                          "'email' is the account's e-mail, taken from the session; set only 'groups' here",
+                          {{"pointer", "/email"}}};
       } else if (k == "groups") {
         if (!v.is_array() || v.size() > 256)
           throw HttpProblem{422, "'groups' must be an array", {{"pointer", "/groups"}}};
@@ -607,7 +616,7 @@ class Sharing : public vellum::Plugin {
         throw HttpProblem{422, "unknown key '" + k + "'", {{"pointer", "/" + k}}};
       }
     }
-    host().put("u/" + id, json({{"email", a.email}, {"groups", a.groups}}).dump());
+    host().put("u/" + id, json({{"groups", a.groups}}).dump());
     engine_.set_user(id, a);
     audit(req, "sharing.user.put", "", {{"user", id}, {"groups", a.groups}});
     changed("", {id});
@@ -649,18 +658,30 @@ class Sharing : public vellum::Plugin {
       throw HttpProblem{403, "only administrators may explain other users"};
     std::string owner(req.query_param("owner").value_or(""));
     if (owner.empty()) owner = engine_.owner_of(res);
+    std::string email(req.query_param("email").value_or(""));
+    if (!email.empty() && (user == p.user_id || email.size() > 320 || email.find('@') == std::string::npos))
+      throw HttpProblem{400, "'email' names another user's account e-mail (administrators only)"};
+    std::transform(email.begin(), email.end(), email.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     sh::Query q = query_for(p, action, res, owner);
     q.user_id = user;
     std::string scopes = "read write";
     if (user == p.user_id) {
       scopes = std::string(p.scopes);
     } else {
-      q.mfa_verified_at_ms = 0;  // another user's MFA state is unknown here
+      // Another user's session is not at hand: no MFA, a session issued
+      // now, and the e-mail only if the administrator gives it (plugins
+      // cannot look accounts up).
+      q.mfa_verified_at_ms = 0;
+      q.session_created_at_ms = q.now_ms;
+      q.email = email;
     }
     q.scopes = scopes;
     json x = engine_.explain(q);
-    x["evaluated_for"] =
-        user == p.user_id ? "the caller's own request" : "the caller's IP and user agent, no MFA";
+    x["evaluated_for"] = user == p.user_id
+                             ? "the caller's own request"
+                             : "the caller's IP and user agent, no MFA, a new session, " +
+                                   (email.empty() ? std::string("no e-mail") : "e-mail " + email);
     req.json(200, x.dump());
   }
 
@@ -859,24 +880,42 @@ class Sharing : public vellum::Plugin {
         json({{"failures", t.failures}, {"last_ms", t.last_ms}, {"locked_until", t.locked_until}}).dump());
   }
 
-  // Links limited to email addresses or domains: the first call with an
-  // allowed `email` mails a one-time code (sharing.mail) and answers 202; the
-  // second call brings the code. Returns true once the address is verified.
-  bool verify_email(vellum::Request& req, const json& link, const json& body, const std::string& tkey,
-                    const Throttle& th, int64_t now, std::string& email) const {
+  static bool email_allowed(const json& link, const std::string& email) {
+    const auto at = email.rfind('@');
+    if (at == std::string::npos || email.size() > 320) return false;
+    for (const auto& e : link.value("allowed_emails", json::array()))
+      if (e == email) return true;
+    for (const auto& d : link.value("allowed_domains", json::array()))
+      if (d == email.substr(at + 1)) return true;
+    return false;
+  }
+
+  // Links limited to email addresses or domains. A signed-in user is checked
+  // by the account e-mail the host gives with the session (no code: the
+  // account is the proof). Anyone else: the first call with an allowed
+  // `email` mails a one-time code (sharing.mail) and answers 202; the second
+  // call brings the code. Returns true once the address is verified.
+  bool verify_email(vellum::Request& req, const vellum::Principal& p, const json& link, const json& body,
+                    const std::string& tkey, const Throttle& th, int64_t now, std::string& email) const {
     const std::string id = link["id"];
     email = body.value("email", "");
     std::transform(email.begin(), email.end(), email.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    const auto at = email.rfind('@');
-    bool allowed = false;
-    if (at != std::string::npos && email.size() <= 320) {
-      for (const auto& e : link.value("allowed_emails", json::array()))
-        if (e == email) allowed = true;
-      for (const auto& d : link.value("allowed_domains", json::array()))
-        if (d == email.substr(at + 1)) allowed = true;
+    if (p.authenticated && !p.is_guest() && !p.email.empty()) {
+      if (!email.empty() && email != p.email) {
+        record_failure(tkey, th, now);
+        throw HttpProblem{403, "signed in, you redeem with your account e-mail; leave 'email' out"};
+      }
+      email = std::string(p.email);
+      if (!email_allowed(link, email)) {
+        record_failure(tkey, th, now);
+        audit(req, "sharing.link.redeem", link["resource"],
+              {{"link", id}, {"reason", "account e-mail not allowed"}}, VELLUM_OUTCOME_DENIED);
+        throw HttpProblem{403, "this link is limited to other e-mail addresses than your account's"};
+      }
+      return true;
     }
-    if (!allowed) {
+    if (!email_allowed(link, email)) {
       record_failure(tkey, th, now);
       throw HttpProblem{403, "this link is limited to certain email addresses; give yours in 'email'"};
     }
@@ -972,7 +1011,7 @@ class Sharing : public vellum::Plugin {
     }
     std::string email;
     if (link.contains("allowed_emails") || link.contains("allowed_domains")) {
-      if (!verify_email(req, link, body, tkey, th, now, email)) return;  // a code was sent (202)
+      if (!verify_email(req, p, link, body, tkey, th, now, email)) return;  // a code was sent (202)
     }
     const bool user = p.authenticated && !p.is_guest();
     if (link.value("require_mfa", false)) {
@@ -1026,7 +1065,8 @@ class Sharing : public vellum::Plugin {
     r.require_mfa = st.value("require_mfa", false);
     for (const auto& c : st.value("ip_allowlist", json::array()))
       r.ip_allowlist.push_back(*sh::Cidr::parse(c.get<std::string>()));
-    if (!r.require_mfa && r.ip_allowlist.empty()) return std::nullopt;
+    r.session_timeout_ms = st.value("session_timeout_s", int64_t(0)) * 1000;
+    if (!r.require_mfa && r.ip_allowlist.empty() && !r.session_timeout_ms) return std::nullopt;
     return r;
   }
   // Validates settings; unknown keys are refused.
@@ -1230,7 +1270,9 @@ class Sharing : public vellum::Plugin {
   void invite(vellum::Request& req) {
     Team t = load_team(req, 3);
     json body = body_of(req);
-    const std::string email = body.value("email", "");
+    std::string email = body.value("email", "");
+    std::transform(email.begin(), email.end(), email.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     const std::string role = member_role(body, false);
     if (email.size() < 3 || email.size() > 320 || email.find('@') == std::string::npos ||
         email.find_first_of(" \r\n") != std::string::npos)
@@ -1269,6 +1311,10 @@ class Sharing : public vellum::Plugin {
       host().erase(key);
       throw HttpProblem{410, "the invitation has expired"};
     }
+    // The invitation is for one address: only the account with that e-mail
+    // may accept it (a forwarded token is useless to anyone else).
+    if (p.email.empty() || sha256_hex(p.email) != inv["email_hash"])
+      throw HttpProblem{403, "this invitation is for another e-mail address"};
     auto tv = host().get("t/" + inv["team"].get<std::string>());
     if (!tv) throw HttpProblem{410, "the team no longer exists"};
     Team t{json::parse(tv->data), tv->version};
@@ -1336,6 +1382,7 @@ class Sharing : public vellum::Plugin {
     d.to = j["to"];
     d.resource = j["resource"];
     d.expires_ms = j.value("expires_ms", int64_t(0));
+    d.from_email = j.value("from_email", "");
     for (const auto& a : j["actions"]) d.actions |= sh::action_bit(a.get<std::string>());
     return d;
   }
@@ -1374,6 +1421,7 @@ class Sharing : public vellum::Plugin {
               {"resource", res},
               {"actions", sh::mask_to_json(want)},
               {"expires_ms", *e},
+              {"from_email", std::string(p.email)},
               {"created_ms", host().now_ms()}};
     host().put("d/" + d["id"].get<std::string>(), d.dump(), VELLUM_VERSION_ABSENT);
     engine_.put_delegation(delegation_of(d));

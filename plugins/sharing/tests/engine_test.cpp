@@ -41,8 +41,8 @@ Grant grant(const std::string& subject, const std::string& resource, const std::
 
 struct Ask {
   std::string user = "alice", action = "read", resource = kDoc, owner, ip = "10.1.2.3",
-              ua = "Mozilla/5.0 (X11; Linux x86_64)", scopes = "read write";
-  int64_t now = kMonday10, mfa = 0;
+              ua = "Mozilla/5.0 (X11; Linux x86_64)", scopes = "read write", email;
+  int64_t now = kMonday10, mfa = 0, session = kMonday10 - 60000;
   Query q() const {
     Query r;
     r.user_id = user;
@@ -54,17 +54,20 @@ struct Ask {
     r.scopes = scopes;
     r.now_ms = now;
     r.mfa_verified_at_ms = mfa;
+    r.email = email;
+    r.session_created_at_ms = session;
     return r;
   }
 };
 
 bool allowed(const Engine& e, Ask a) { return e.decide(a.q()).permit; }
 bool allowed(const Engine& e, const std::string& action, const std::string& resource,
-             const std::string& user = "alice") {
+             const std::string& user = "alice", const std::string& email = "") {
   Ask a;
   a.action = action;
   a.resource = resource;
   a.user = user;
+  a.email = email;
   return allowed(e, a);
 }
 
@@ -145,11 +148,17 @@ TEST_CASE("ownership, groups, teams, email domains and expiry", "[engine]") {
   e.put_grant(grant("domain:example.org", kF2, "allow", "commenter"));
   e.put_grant(grant("team:t1", kWs, "allow", "viewer"));
   CHECK_FALSE(allowed(e, "write", kDoc, "carol"));
-  e.set_user("carol", {"Carol@Example.ORG", {"design"}});
+  e.set_user("carol", {{"design"}});
+  CHECK(allowed(e, "write", kDoc, "carol"));  // the group's grant; no e-mail, no domain grant
+  // The domain comes from the e-mail in the query (the account's), in any case.
+  const std::string mail = "Carol@Example.ORG";
   // nearest level wins: the domain grant on f2 is nearer than the group's on f1
-  CHECK(allowed(e, "comment", kDoc, "carol"));
-  CHECK_FALSE(allowed(e, "write", kDoc, "carol"));
-  CHECK(allowed(e, "write", kF1, "carol"));
+  CHECK(allowed(e, "comment", kDoc, "carol", mail));
+  CHECK_FALSE(allowed(e, "write", kDoc, "carol", mail));
+  CHECK(allowed(e, "write", kF1, "carol", mail));
+  CHECK(allowed(e, "read", kDoc, "zoe", "zoe@example.org"));  // no attributes recorded at all
+  CHECK_FALSE(allowed(e, "read", kDoc, "zoe", "zoe@example.org.evil"));
+  CHECK_FALSE(allowed(e, "read", kDoc, "zoe", "example.org"));
   CHECK_FALSE(allowed(e, "read", kWs, "dave"));
   e.set_team_members("t1", {"dave"});
   CHECK(allowed(e, "read", kWs, "dave"));
@@ -292,8 +301,8 @@ TEST_CASE("ABAC: client IP ranges and user-agent classes", "[engine][abac]") {
 
 TEST_CASE("ABAC: subject roles, groups, domains, MFA freshness and ownership", "[engine][abac]") {
   Engine e;
-  e.set_user("alice", {"alice@corp.example", {"finance"}});
-  e.set_user("bob", {"bob@gmail.example", {}});
+  e.set_user("alice", {{"finance"}});
+  e.set_user("bob", {{}});
   // Permit reads of finance folders to the finance group without any grant.
   e.put_policy(policy({{"id", "finance"},
                        {"effect", "permit"},
@@ -304,8 +313,6 @@ TEST_CASE("ABAC: subject roles, groups, domains, MFA freshness and ownership", "
   CHECK_FALSE(allowed(e, "read", kWs, "alice"));  // target is f1 and below
 
   Engine d;
-  d.set_user("alice", {"alice@corp.example", {}});
-  d.set_user("bob", {"bob@gmail.example", {}});
   d.put_grant(grant("user:alice", kWs, "allow", "editor"));
   d.put_grant(grant("user:bob", kWs, "allow", "editor"));
   d.put_policy(policy({{"id", "corp-only"},
@@ -317,10 +324,11 @@ TEST_CASE("ABAC: subject roles, groups, domains, MFA freshness and ownership", "
                        {"order", -1},
                        {"target", {{"actions", {"export"}}}},
                        {"subject", {{"email_domains", {"corp.example"}}}}}));
-  CHECK_FALSE(allowed(d, "export", kDoc, "alice"));  // deny-overrides: the deny wins
-  d.set_combining(Combining::FirstApplicable);       // corp-export comes first (order -1)
-  CHECK(allowed(d, "export", kDoc, "alice"));
-  CHECK_FALSE(allowed(d, "export", kDoc, "bob"));
+  CHECK_FALSE(allowed(d, "export", kDoc, "alice", "alice@corp.example"));  // deny-overrides: the deny wins
+  d.set_combining(Combining::FirstApplicable);  // corp-export comes first (order -1)
+  CHECK(allowed(d, "export", kDoc, "alice", "alice@corp.example"));
+  CHECK_FALSE(allowed(d, "export", kDoc, "bob", "bob@gmail.example"));
+  CHECK_FALSE(allowed(d, "export", kDoc, "alice"));  // no e-mail, no domain
 
   Engine m;
   m.put_grant(grant("user:alice", kWs, "allow", "admin"));
@@ -408,7 +416,7 @@ TEST_CASE("combining algorithms", "[engine][abac]") {
                          {"order", 3},
                          {"target", {{"actions", {"write"}}}}}));
     CHECK_FALSE(allowed(e, "write", kDoc));  // now b-deny-write comes first
-    e.set_user("alice", {"", {"blocked"}});
+    e.set_user("alice", {{"blocked"}});
     CHECK_FALSE(allowed(e, "read", kDoc));
   }
   CHECK(parse_combining("permit-overrides") == Combining::PermitOverrides);
@@ -482,7 +490,7 @@ TEST_CASE("delegation is limited to what the delegator holds", "[engine][delegat
   Engine e;
   e.put_grant(grant("user:alice", kF2, "allow", "commenter"));
   e.put_delegation(
-      {"d1", "alice", "bob", kF2, action_bit("comment") | action_bit("write"), kMonday10 + 60000});
+      {"d1", "alice", "bob", kF2, action_bit("comment") | action_bit("write"), kMonday10 + 60000, ""});
   CHECK(allowed(e, "comment", kDoc, "bob"));
   CHECK_FALSE(allowed(e, "write", kDoc, "bob"));   // alice cannot write
   CHECK_FALSE(allowed(e, "read", kDoc, "bob"));    // not delegated
@@ -539,4 +547,39 @@ TEST_CASE("explain lists the grants and policies behind a decision", "[engine][e
   x = e.explain(a.q());
   CHECK(x["reason"] == "denied by policy p1");
   CHECK(x["policies"][0]["applicable"] == true);
+}
+
+TEST_CASE("workspace rules: session timeout, MFA and allowlist before grants", "[engine][workspace]") {
+  Engine e;
+  e.put_grant(grant("user:alice", kWs, "allow", "editor"));
+  WorkspaceRules w;
+  w.session_timeout_ms = 600000;
+  e.set_workspace_rules("w", w);
+  Ask a;
+  a.session = kMonday10 - 600000;  // exactly the limit: still fine
+  CHECK(allowed(e, a));
+  a.session = kMonday10 - 600001;
+  Decision d = e.decide(a.q());
+  CHECK_FALSE(d.permit);
+  CHECK(d.reason == "the session is older than the workspace's session timeout of 600 s; sign in again");
+  CHECK(e.explain(a.q())["reason"] == d.reason);
+  a.owner = "alice";  // ownership does not help either
+  CHECK_FALSE(allowed(e, a));
+  a.session = 0;  // an unknown session age fails closed
+  CHECK_FALSE(allowed(e, a));
+  Ask outside = a;  // resources outside the workspace are not affected
+  outside.resource = "document/elsewhere";
+  CHECK(allowed(e, outside));
+  e.set_workspace_rules("w", std::nullopt);
+  CHECK(allowed(e, a));
+}
+
+TEST_CASE("a delegator's domain grants count with the e-mail recorded at delegation",
+          "[engine][delegation]") {
+  Engine e;
+  e.put_grant(grant("domain:corp.example", kF2, "allow", "editor"));
+  e.put_delegation({"d1", "alice", "bob", kF2, action_bit("write"), kMonday10 + 60000, "alice@corp.example"});
+  CHECK(allowed(e, "write", kDoc, "bob"));
+  e.put_delegation({"d1", "alice", "bob", kF2, action_bit("write"), kMonday10 + 60000, ""});
+  CHECK_FALSE(allowed(e, "write", kDoc, "bob"));
 }

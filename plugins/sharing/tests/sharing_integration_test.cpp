@@ -36,7 +36,8 @@ std::string config() {
          "[plugins.editor]\n"
          "[plugins.sharing]\nlink_max_failures = 3\nlink_delay_base_ms = 0\n"
          "break_glass_approvals = { default = 2 }\n"
-         "[plugins.sharing_testmail]\n";
+         "[plugins.sharing_testmail]\n"
+         "[testing]\nclock_control = true\n";
 }
 
 std::map<std::string, std::string> auth(const std::string& t) {
@@ -56,14 +57,17 @@ struct Api {
     admin = vt::login(*c, kAdminEmail, kAdminPw);
   }
   // Creates a user; returns {id, token}.
-  std::pair<std::string, std::string> user(const std::string& name, bool is_admin = false) {
-    json body = {{"email", name + "@example.com"}, {"display_name", name}, {"password", kUserPw}};
+  std::pair<std::string, std::string> user(const std::string& name, bool is_admin = false,
+                                           const std::string& domain = "example.com") {
+    json body = {{"email", name + "@" + domain}, {"display_name", name}, {"password", kUserPw}};
     if (is_admin) body["roles"] = {"admin"};
     auto mk = c->request("POST", "/v1/admin/users", body.dump(), auth(admin));
     INFO(mk.body);
     REQUIRE(mk.status == 201);
-    return {json::parse(mk.body)["id"], vt::login(*c, name + "@example.com", kUserPw)};
+    return {json::parse(mk.body)["id"], vt::login(*c, name + "@" + domain, kUserPw)};
   }
+  // Moves the host clock forward ([testing] clock_control).
+  void advance(int64_t ms) { ok("POST", "/v1/admin/clock", admin, {{"advance_ms", ms}}); }
   Response call(const std::string& method, const std::string& path, const std::string& tok,
                 const std::string& body = "") {
     return c->request(
@@ -226,8 +230,7 @@ TEST_CASE("ABAC policies over the API: client IP and combining algorithm", "[int
   a.save(id, a.admin, 200);
 
   // permit-overrides lets a policy open reading to bob's group without a grant
-  a.ok("PUT", "/v1/sharing/users/" + bob_id, a.admin,
-       {{"email", "bob@example.com"}, {"groups", {"auditors"}}});
+  a.ok("PUT", "/v1/sharing/users/" + bob_id, a.admin, {{"groups", {"auditors"}}});
   a.ok("PUT", "/v1/sharing/policies/auditors", a.admin,
        {{"effect", "permit"}, {"target", {{"actions", {"read"}}}}, {"subject", {{"groups", {"auditors"}}}}},
        201);
@@ -491,4 +494,93 @@ TEST_CASE("workspace settings: required MFA, IP allowlist and default permission
   CHECK(why["reason"] == "the workspace requires MFA");
   a.ok("PUT", path + "/settings", a.admin, json::object());
   CHECK(a.status("GET", path, bob) == 200);
+
+  // The session timeout counts from when the session was issued, on the
+  // host clock: an older session is refused under the workspace, however
+  // active, and signing in again helps.
+  a.problem("PUT", path + "/settings", bob, json({{"session_timeout_s", 30}}).dump(), 422);
+  a.ok("PUT", path + "/settings", bob, {{"session_timeout_s", 600}});
+  CHECK(a.status("GET", path, bob) == 200);
+  a.advance(590 * 1000);
+  CHECK(a.status("GET", path, bob) == 200);
+  a.advance(20 * 1000);
+  CHECK(a.status("GET", path, bob) == 403);
+  why = a.ok("GET", "/v1/sharing/explain?action=read&resource=workspace/" + wid, bob);
+  CHECK(why["decision"] == "deny");
+  CHECK(why["reason"] == "the session is older than the workspace's session timeout of 600 s; sign in again");
+  // the host session itself is still valid outside the workspace
+  CHECK(a.status("GET", "/v1/sharing/teams/" + t["id"].get<std::string>(), bob) == 200);
+  const std::string fresh = vt::login(*a.c, "bob@example.com", kUserPw);
+  CHECK(a.status("GET", path, fresh) == 200);
+  a.ok("PUT", path + "/settings", fresh, json::object());
+  CHECK(a.status("GET", path, bob) == 200);  // no timeout any more
+}
+
+TEST_CASE("e-mail domains come from the account: grants, policies, links and invitations",
+          "[integration][email]") {
+  Api a;
+  auto [bob_id, bob] = a.user("bob", false, "corp.example");
+  auto [eve_id, eve] = a.user("eve", false, "other.example");
+  const std::string id = a.doc(a.admin);
+  const std::string res = "document/" + id;
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 404);
+  // A grant to the whole domain reaches bob through his account e-mail alone.
+  json g = a.ok("POST", "/v1/sharing/grants", a.admin, grant("domain:Corp.Example", res, "viewer"), 201);
+  CHECK(g["subject"] == "domain:corp.example");
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+  a.save(id, bob, 403);
+  CHECK(a.status("GET", "/v1/docs/" + id, eve) == 404);
+  json why = a.ok("GET", "/v1/sharing/explain?action=read&resource=" + res, bob);
+  CHECK(why["decision"] == "permit");
+  CHECK(why["subjects"].dump().find("domain:corp.example") != std::string::npos);
+  // administrators explaining another user give the e-mail (plugins cannot look it up)
+  why = a.ok("GET", "/v1/sharing/explain?action=read&resource=" + res + "&user=" + bob_id, a.admin);
+  CHECK(why["decision"] == "deny");
+  why =
+      a.ok("GET",
+           "/v1/sharing/explain?action=read&resource=" + res + "&user=" + bob_id + "&email=bob@corp.example",
+           a.admin);
+  CHECK(why["decision"] == "permit");
+  // The e-mail is no longer an attribute an administrator sets.
+  a.problem("PUT", "/v1/sharing/users/" + eve_id, a.admin, json({{"email", "eve@corp.example"}}).dump(), 422);
+  CHECK(a.status("GET", "/v1/docs/" + id, eve) == 404);
+  a.ok("DELETE", "/v1/sharing/grants/" + g["id"].get<std::string>(), a.admin);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 404);
+
+  // A policy on the e-mail domain.
+  a.ok("PUT", "/v1/sharing/policies/corp-read", a.admin,
+       {{"effect", "permit"},
+        {"target", {{"actions", {"read"}}, {"resource", res}}},
+        {"subject", {{"email_domains", {"corp.example"}}}}},
+       201);
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+  CHECK(a.status("GET", "/v1/docs/" + id, eve) == 404);
+  a.ok("DELETE", "/v1/sharing/policies/corp-read", a.admin);
+
+  // A link for the domain: a signed-in user is checked by the account e-mail
+  // (no code), and cannot claim another address.
+  json link = a.ok("POST", "/v1/sharing/links", a.admin,
+                   {{"resource", res}, {"role", "commenter"}, {"allowed_domains", {"corp.example"}}}, 201);
+  a.problem("POST", "/v1/sharing/links/redeem", eve,
+            json({{"token", link["token"]}, {"email", "eve@corp.example"}}).dump(), 403);
+  a.problem("POST", "/v1/sharing/links/redeem", eve, json({{"token", link["token"]}}).dump(), 403);
+  json got = a.ok("POST", "/v1/sharing/links/redeem", bob, {{"token", link["token"]}});
+  CHECK(got["grant"]["subject"] == "user:" + bob_id);
+  CHECK(got["grant"]["role"] == "commenter");
+  CHECK(a.status("GET", "/v1/docs/" + id, bob) == 200);
+  CHECK(a.ok("GET", "/v1/test/mailbox", a.admin)["items"].empty());  // no code was needed
+  CHECK(a.ok("GET", "/v1/sharing/links/" + link["id"].get<std::string>() + "/uses",
+             a.admin)["items"][0]["who"] == bob_id);
+
+  // An invitation is for one address: another account cannot accept it.
+  json t = a.ok("POST", "/v1/sharing/teams", eve, {{"name", "Crew"}}, 201);
+  a.ok("POST", "/v1/sharing/teams/" + t["id"].get<std::string>() + "/invites", eve,
+       {{"email", "Bob@Corp.Example"}, {"role", "viewer"}}, 201);
+  json box = a.ok("GET", "/v1/test/mailbox", a.admin);
+  REQUIRE(box["items"].size() == 1);
+  const std::string token = box["items"][0]["token"];
+  auto [mal_id, mal] = a.user("mallory", false, "corp.example");
+  a.problem("POST", "/v1/sharing/teams/invites/accept", mal, json({{"token", token}}).dump(), 403);
+  json joined = a.ok("POST", "/v1/sharing/teams/invites/accept", bob, {{"token", token}});
+  CHECK(joined["members"][bob_id] == "viewer");
 }
