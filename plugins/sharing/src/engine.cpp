@@ -175,7 +175,7 @@ bool path_prefixes(std::string_view path, std::vector<std::string_view>& out) {
     if (b == std::string_view::npos) b = path.size();
     if (b == a + 1) return false;
     out.push_back(path.substr(0, b));
-    if (out.size() > 32) return false;
+    if (out.size() > 32) return false;  // Engine::kMaxLevels
     i = b + 1;
     if (b + 1 == path.size()) return false;  // trailing slash
   }
@@ -546,14 +546,28 @@ void Engine::put_grant(const Grant& in) {
   std::unique_lock lk(mu_);
   if (auto old = grant_key_.find(g.id); old != grant_key_.end()) {
     auto& v = by_subject_[old->second];
-    v.erase(std::remove_if(v.begin(), v.end(), [&](const Grant& x) { return x.id == g.id; }), v.end());
-    if (v.empty()) by_subject_.erase(old->second);
+    v.erase(g.id);
+    if (v.grants.empty()) by_subject_.erase(old->second);
   }
   grant_key_[g.id] = g.subject;
-  auto& v = by_subject_[g.subject];
-  auto pos = std::upper_bound(v.begin(), v.end(), g.resource_hash,
-                              [](uint64_t h, const Grant& x) { return h < x.resource_hash; });
-  v.insert(pos, std::move(g));
+  by_subject_[g.subject].insert(std::move(g));
+}
+
+void Engine::SubjectGrants::insert(Grant g) {
+  const auto pos = std::upper_bound(hashes.begin(), hashes.end(), g.resource_hash);
+  const auto at = pos - hashes.begin();
+  hashes.insert(pos, g.resource_hash);
+  grants.insert(grants.begin() + at, std::move(g));
+}
+
+bool Engine::SubjectGrants::erase(const std::string& id) {
+  for (size_t i = 0; i < grants.size(); ++i)
+    if (grants[i].id == id) {
+      grants.erase(grants.begin() + static_cast<std::ptrdiff_t>(i));
+      hashes.erase(hashes.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+  return false;
 }
 
 bool Engine::remove_grant(const std::string& id) {
@@ -561,8 +575,8 @@ bool Engine::remove_grant(const std::string& id) {
   auto it = grant_key_.find(id);
   if (it == grant_key_.end()) return false;
   auto& v = by_subject_[it->second];
-  v.erase(std::remove_if(v.begin(), v.end(), [&](const Grant& x) { return x.id == id; }), v.end());
-  if (v.empty()) by_subject_.erase(it->second);
+  v.erase(id);
+  if (v.grants.empty()) by_subject_.erase(it->second);
   grant_key_.erase(it);
   return true;
 }
@@ -571,7 +585,7 @@ std::optional<Grant> Engine::grant(const std::string& id) const {
   std::shared_lock lk(mu_);
   auto it = grant_key_.find(id);
   if (it == grant_key_.end()) return std::nullopt;
-  for (const auto& g : by_subject_.at(it->second))
+  for (const auto& g : by_subject_.at(it->second).grants)
     if (g.id == id) return g;
   return std::nullopt;
 }
@@ -580,7 +594,7 @@ std::vector<Grant> Engine::grants_on(std::string_view resource) const {
   std::shared_lock lk(mu_);
   std::vector<Grant> out;
   for (const auto& [k, v] : by_subject_)
-    for (const auto& g : v)
+    for (const auto& g : v.grants)
       if (g.resource == resource) out.push_back(g);
   std::sort(out.begin(), out.end(), [](const Grant& a, const Grant& b) { return a.id < b.id; });
   return out;
@@ -594,9 +608,13 @@ size_t Engine::grant_count() const {
 void Engine::reindex_policies() {
   policy_order_.clear();
   policies_by_prefix_.clear();
-  for (const auto& [id, p] : policies_) policy_order_.push_back(&p);
-  std::stable_sort(policy_order_.begin(), policy_order_.end(),
+  std::vector<Policy*> order;
+  for (auto& [id, p] : policies_) order.push_back(&p);  // by id
+  std::stable_sort(order.begin(), order.end(),
                    [](const Policy* a, const Policy* b) { return a->order < b->order; });
+  // The rank orders candidates at decision time without comparing ids.
+  for (size_t i = 0; i < order.size(); ++i) order[i]->rank = static_cast<int>(i);
+  policy_order_.assign(order.begin(), order.end());
   for (const Policy* p : policy_order_) policies_by_prefix_[p->resource].push_back(p);
 }
 
@@ -620,14 +638,14 @@ std::vector<Policy> Engine::policies() const {
 
 void Engine::set_user(const std::string& user, UserAttrs a) {
   std::unique_lock lk(mu_);
-  users_[user] = std::move(a);
+  users_[user].attrs = std::move(a);
   refresh_subjects(user);
 }
 std::optional<UserAttrs> Engine::user(const std::string& user) const {
   std::shared_lock lk(mu_);
   auto it = users_.find(user);
   if (it == users_.end()) return std::nullopt;
-  return it->second;
+  return it->second.attrs;
 }
 
 void Engine::set_team_members(const std::string& team, const std::vector<std::string>& users) {
@@ -695,7 +713,7 @@ void Engine::set_workspace_rules(const std::string& workspace_id, std::optional<
 
 std::string Engine::owner_of(std::string_view resource) const {
   std::shared_lock lk(mu_);
-  auto it = owners_.find(std::string(resource));
+  auto it = owners_.find(resource);
   return it == owners_.end() ? std::string() : it->second;
 }
 
@@ -704,7 +722,8 @@ std::string Engine::owner_of(std::string_view resource) const {
 struct Engine::Eval {
   bool explain = false;
   std::vector<std::string_view> prefixes;
-  const std::vector<std::string>* subjects = nullptr;
+  std::array<size_t, kMaxLevels> hashes{};  // of prefixes
+  const Subjects* subjects = nullptr;
   ActionMask allowed = 0, excluded = 0, bit = 0;
   std::vector<int> roles_held;  // role indexes
   bool is_owner = false, guest = false, break_glass = false;
@@ -714,7 +733,7 @@ struct Engine::Eval {
   json grants, exclusions, extra, policies;  // arrays, filled only for explain
   IpAddr ip;
   bool ip_parsed = false;
-  std::vector<std::string> scratch;
+  Subjects scratch;
   // "domain:<d>" of the caller's e-mail, built once without allocating.
   std::array<char, 336> domain_buf{};
   std::string_view domain_subject;
@@ -734,54 +753,71 @@ struct Engine::Eval {
     return ip;
   }
   Decision d;
+  // For reuse by the same thread: clears without giving back capacity.
+  void reset() {
+    explain = false;
+    prefixes.clear();
+    subjects = nullptr;
+    allowed = excluded = bit = 0;
+    roles_held.clear();
+    is_owner = guest = break_glass = false;
+    attrs = nullptr;
+    link = nullptr;
+    classes.clear();
+    ip_parsed = false;
+    domain_subject = {};
+    domain_done = false;
+    d.permit = false;
+    d.reason.clear();
+    d.obligations = json();
+  }
 };
 
 // Called with the lock held exclusively. The domain subject is not here: it
 // comes from the e-mail in each query.
 void Engine::refresh_subjects(const std::string& u) {
-  std::vector<std::string> s;
-  s.push_back("user:" + u);
-  if (auto it = users_.find(u); it != users_.end())
-    for (const auto& g : it->second.groups) s.push_back("group:" + g);
+  Subjects& s = users_[u];
+  s.names.clear();
+  s.names.push_back("user:" + u);
+  for (const auto& g : s.attrs.groups) s.names.push_back("group:" + g);
   if (auto it = teams_of_user_.find(u); it != teams_of_user_.end())
-    for (const auto& t : it->second) s.push_back("team:" + t);
-  subjects_[u] = std::move(s);
+    for (const auto& t : it->second) s.names.push_back("team:" + t);
+  s.hashes.clear();
+  for (const auto& n : s.names) s.hashes.push_back(std::hash<std::string_view>{}(n));
 }
 
-const std::vector<std::string>& Engine::subjects_of(std::string_view user,
-                                                    std::vector<std::string>& scratch) const {
-  if (auto it = subjects_.find(user); it != subjects_.end()) return it->second;
-  scratch.assign(1, "user:" + std::string(user));
+const Engine::Subjects& Engine::subjects_of(std::string_view user, Subjects& scratch) const {
+  if (auto it = users_.find(user); it != users_.end()) return it->second;
+  scratch.names.assign(1, "user:" + std::string(user));
+  scratch.hashes.assign(1, std::hash<std::string_view>{}(scratch.names[0]));
   return scratch;
 }
 
 ActionMask Engine::rbac(const Query& q, const std::vector<std::string_view>& prefixes,
-                        const std::vector<std::string>& subjects, std::string_view domain_subject, Eval* e,
-                        bool allow_delegations) const {
+                        const size_t* prefix_hashes, const Subjects& subjects,
+                        std::string_view domain_subject, Eval* e, bool allow_delegations) const {
   ActionMask decided = 0, allowed = 0, excluded = 0;
-  // One lookup per subject, one hash per level.
-  std::array<const std::vector<Grant>*, 64> lists{};
+  // One lookup per subject, one hash per level (both hashed beforehand).
+  std::array<const SubjectGrants*, 64> lists{};
   size_t nlists = 0;
-  for (const auto& s : subjects)
-    if (auto it = by_subject_.find(s); it != by_subject_.end() && nlists < lists.size())
+  for (size_t i = 0; i < subjects.names.size(); ++i)
+    if (auto it = by_subject_.find(Prehashed(subjects.names[i], subjects.hashes[i]));
+        it != by_subject_.end() && nlists < lists.size())
       lists[nlists++] = &it->second;
   if (!domain_subject.empty())
     if (auto it = by_subject_.find(domain_subject); it != by_subject_.end() && nlists < lists.size())
       lists[nlists++] = &it->second;
-  std::array<uint64_t, 33> hashes{};
-  for (size_t i = 0; i < prefixes.size() && i < hashes.size(); ++i)
-    hashes[i] = std::hash<std::string_view>{}(prefixes[i]);
   // Deepest level first. The nearest level with a grant replaces everything
   // inherited from above; a level with only denials removes those actions
   // and lets the rest be inherited.
   for (size_t li = prefixes.size(); li-- > 0;) {
     ActionMask lvl_allow = 0, lvl_deny = 0;
+    const uint64_t h = prefix_hashes[li];
     for (size_t si = 0; si < nlists; ++si) {
-      const auto& v = *lists[si];
-      auto it = std::lower_bound(v.begin(), v.end(), hashes[li],
-                                 [](const Grant& x, uint64_t h) { return x.resource_hash < h; });
-      for (; it != v.end() && it->resource_hash == hashes[li]; ++it) {
-        const Grant& g = *it;
+      const auto& hs = lists[si]->hashes;
+      auto hit = std::lower_bound(hs.begin(), hs.end(), h);
+      for (; hit != hs.end() && *hit == h; ++hit) {
+        const Grant& g = lists[si]->grants[static_cast<size_t>(hit - hs.begin())];
         if (g.resource != prefixes[li]) continue;  // a hash collision
         if (g.expires_ms && q.now_ms >= g.expires_ms) continue;
         if (g.kind == 0) {
@@ -808,9 +844,11 @@ ActionMask Engine::rbac(const Query& q, const std::vector<std::string_view>& pre
   // of the resource itself.
   const std::string_view user = q.user_id;
   bool owner = !q.owner.empty() && q.owner == user;
-  if (!owner)
-    for (auto p : prefixes)
-      if (auto it = owners_.find(p); it != owners_.end() && it->second == user) owner = true;
+  if (!owner && !owners_.empty())
+    for (size_t i = 0; i < prefixes.size(); ++i)
+      if (auto it = owners_.find(Prehashed(prefixes[i], prefix_hashes[i]));
+          it != owners_.end() && it->second == user)
+        owner = true;
   if (owner) {
     allowed |= roles_.find("owner")->actions;
     if (e) {
@@ -828,9 +866,9 @@ ActionMask Engine::rbac(const Query& q, const std::vector<std::string_view>& pre
         dq.user_id = d.from;
         dq.email = d.from_email;
         dq.owner = q.owner;
-        std::vector<std::string> scratch;
+        Subjects scratch;
         std::array<char, 336> buf;
-        ActionMask has = rbac(dq, prefixes, subjects_of(d.from, scratch),
+        ActionMask has = rbac(dq, prefixes, prefix_hashes, subjects_of(d.from, scratch),
                               make_domain_subject(d.from_email, buf), nullptr, false);
         ActionMask add = d.actions & has;
         allowed |= add;
@@ -865,9 +903,12 @@ ActionMask Engine::rbac_actions(const Query& q) const {
   if (!path_prefixes(q.resource, prefixes)) return 0;
   std::shared_lock lk(mu_);
   if (std::string_view(q.user_id).rfind("guest:", 0) == 0) return 0;
-  std::vector<std::string> scratch;
+  std::array<size_t, kMaxLevels> hashes{};
+  for (size_t i = 0; i < prefixes.size(); ++i) hashes[i] = std::hash<std::string_view>{}(prefixes[i]);
+  Subjects scratch;
   std::array<char, 336> buf;
-  return rbac(q, prefixes, subjects_of(q.user_id, scratch), make_domain_subject(q.email, buf), nullptr, true);
+  return rbac(q, prefixes, hashes.data(), subjects_of(q.user_id, scratch), make_domain_subject(q.email, buf),
+              nullptr, true);
 }
 
 bool Engine::policy_applies(const Policy& p, const Query& q, Eval& e, std::string* why) const {
@@ -959,11 +1000,12 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
     d.reason = "malformed resource path";
     return;
   }
+  for (size_t i = 0; i < e.prefixes.size(); ++i) e.hashes[i] = std::hash<std::string_view>{}(e.prefixes[i]);
   std::shared_lock lk(mu_);
   const std::string_view user = q.user_id;
   ActionMask rb = 0;
   if (!workspaces_.empty() && e.prefixes[0].rfind("workspace/", 0) == 0) {
-    if (auto it = workspaces_.find(e.prefixes[0]); it != workspaces_.end()) {
+    if (auto it = workspaces_.find(Prehashed(e.prefixes[0], e.hashes[0])); it != workspaces_.end()) {
       const WorkspaceRules& w = it->second;
       if (w.require_mfa && q.mfa_verified_at_ms <= 0) {  // guests never have MFA
         d.reason = "the workspace requires MFA";
@@ -1027,18 +1069,19 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
         }
       }
     }
-    if (auto it = users_.find(user); it != users_.end()) e.attrs = &it->second;
     e.subjects = &subjects_of(user, e.scratch);
-    rb = rbac(q, e.prefixes, *e.subjects, e.domain_of(q.email), &e, true);
+    e.attrs = &e.subjects->attrs;
+    rb = rbac(q, e.prefixes, e.hashes.data(), *e.subjects, e.domain_of(q.email), &e, true);
   }
   e.allowed = rb;
   const bool rbac_permit = (rb & e.bit) != 0;
   const bool excluded = (e.excluded & e.bit) != 0;
 
   // Resource classification tags, inherited down the path.
-  if (!policies_.empty())
-    for (auto p : e.prefixes)
-      if (auto it = classes_.find(p); it != classes_.end()) e.classes.push_back(&it->second);
+  if (!policies_.empty() && !classes_.empty())
+    for (size_t i = 0; i < e.prefixes.size(); ++i)
+      if (auto it = classes_.find(Prehashed(e.prefixes[i], e.hashes[i])); it != classes_.end())
+        e.classes.push_back(&it->second);
 
   // Candidate policies: global ones and those targeting a prefix of the path.
   thread_local std::vector<const Policy*> cand;
@@ -1046,13 +1089,14 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
   if (!policies_by_prefix_.empty()) {
     if (auto it = policies_by_prefix_.find(std::string_view()); it != policies_by_prefix_.end())
       cand.insert(cand.end(), it->second.begin(), it->second.end());
-    for (auto p : e.prefixes)
-      if (auto it = policies_by_prefix_.find(p); it != policies_by_prefix_.end())
+    for (size_t i = 0; i < e.prefixes.size(); ++i)
+      if (auto it = policies_by_prefix_.find(Prehashed(e.prefixes[i], e.hashes[i]));
+          it != policies_by_prefix_.end())
         cand.insert(cand.end(), it->second.begin(), it->second.end());
-    if (cand.size() > 1)
-      std::stable_sort(cand.begin(), cand.end(), [](const Policy* a, const Policy* b) {
-        return a->order != b->order ? a->order < b->order : a->id < b->id;
-      });
+    // By rank = (order, id). Insertion sort: the lists are short, each is
+    // sorted already, and it needs no buffer (std::stable_sort allocates).
+    for (size_t i = 1; i < cand.size(); ++i)
+      for (size_t j = i; j > 0 && cand[j - 1]->rank > cand[j]->rank; --j) std::swap(cand[j - 1], cand[j]);
   }
   // Applicable policies are marked in place; obligations are gathered from
   // those whose effect matches the outcome.
@@ -1154,15 +1198,22 @@ bool Engine::link_usable(const std::string& id, const Query& q, std::string* why
 }
 
 Decision Engine::decide(const Query& q) const {
-  Eval e;
+  // One evaluation scratch per thread: its vectors keep their capacity, so a
+  // decision does not allocate (but for a long reason or obligations).
+  thread_local Eval e;
+  e.reset();
   evaluate(q, e, false);
-  return std::move(e.d);
+  Decision out;
+  out.permit = e.d.permit;
+  out.reason = e.d.reason;
+  out.obligations = std::move(e.d.obligations);
+  return out;
 }
 
 json Engine::explain(const Query& q) const {
   Eval e;
   evaluate(q, e, true);
-  json subjects = e.subjects ? json(*e.subjects) : json::array();
+  json subjects = e.subjects ? json(e.subjects->names) : json::array();
   if (!e.domain_subject.empty()) subjects.push_back(std::string(e.domain_subject));
   json out = {{"decision", e.d.permit ? "permit" : "deny"},
               {"reason", e.d.reason},

@@ -23,10 +23,22 @@ namespace vellum::sharing {
 using nlohmann::json;
 using ActionMask = uint64_t;
 
+// A key whose hash is already known: a decision hashes each path prefix and
+// subject once and reuses the hash for every map it looks in.
+struct Prehashed {
+  std::string_view s;
+  size_t h;
+  explicit Prehashed(std::string_view v) : s(v), h(std::hash<std::string_view>{}(v)) {}
+  Prehashed(std::string_view v, size_t hash) : s(v), h(hash) {}
+  friend bool operator==(const std::string& a, const Prehashed& b) { return a == b.s; }
+  friend bool operator==(const Prehashed& a, const std::string& b) { return a.s == b; }
+};
+
 // Heterogeneous lookup: the hot path looks up string_views without allocating.
 struct SvHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  size_t operator()(const Prehashed& p) const noexcept { return p.h; }
 };
 template <class V>
 using StrMap = std::unordered_map<std::string, V, SvHash, std::equal_to<>>;
@@ -135,6 +147,7 @@ struct Policy {
   std::vector<std::string> ua_classes;
   json obligations = json::array();
   json source;                                                 // the JSON it came from
+  int rank = 0;                                                // position in (order, id), set by the engine
   static Policy from_json(const json& j, const Roles& roles);  // throws BadInput
 };
 
@@ -247,10 +260,25 @@ class Engine {
  private:
   struct Eval;
   void evaluate(const Query& q, Eval& e, bool want_explain) const;
-  ActionMask rbac(const Query& q, const std::vector<std::string_view>& prefixes,
-                  const std::vector<std::string>& subjects, std::string_view domain_subject, Eval* e,
+  // A user's subjects (user:, group:, team:) with their hashes.
+  struct Subjects {
+    std::vector<std::string> names;
+    std::vector<size_t> hashes;
+    UserAttrs attrs;
+  };
+  // One subject's grants, sorted by resource hash; the hashes alone in a
+  // parallel array so the binary search touches one cache line or two.
+  struct SubjectGrants {
+    std::vector<uint64_t> hashes;
+    std::vector<Grant> grants;
+    void insert(Grant g);
+    bool erase(const std::string& id);
+  };
+  static constexpr size_t kMaxLevels = 33;
+  ActionMask rbac(const Query& q, const std::vector<std::string_view>& prefixes, const size_t* prefix_hashes,
+                  const Subjects& subjects, std::string_view domain_subject, Eval* e,
                   bool allow_delegations) const;
-  const std::vector<std::string>& subjects_of(std::string_view user, std::vector<std::string>& scratch) const;
+  const Subjects& subjects_of(std::string_view user, Subjects& scratch) const;
   void refresh_subjects(const std::string& user);
   bool policy_applies(const Policy& p, const Query& q, Eval& e, std::string* why) const;
 
@@ -260,12 +288,11 @@ class Engine {
   // Grants by subject, each list sorted by resource hash: a decision looks up
   // each of the caller's few subjects once and binary-searches its list per
   // path level, which keeps it to a handful of cache misses.
-  StrMap<std::vector<Grant>> by_subject_;
+  StrMap<SubjectGrants> by_subject_;
   StrMap<std::string> grant_key_;            // id -> subject
   std::map<std::string, Policy> policies_;   // by id
   std::vector<const Policy*> policy_order_;  // sorted by (order, id)
   StrMap<std::vector<const Policy*>> policies_by_prefix_;
-  StrMap<UserAttrs> users_;
   StrMap<std::set<std::string>> teams_of_user_;
   StrMap<std::vector<std::string>> team_members_;
   StrMap<std::vector<std::string>> classes_;
@@ -277,8 +304,8 @@ class Engine {
   StrMap<BreakGlass> break_glass_;
   StrMap<std::vector<std::string>> break_glass_of_;
   StrMap<std::string> owners_;
-  StrMap<WorkspaceRules> workspaces_;          // by "workspace/<id>"
-  StrMap<std::vector<std::string>> subjects_;  // user -> user:, group:, team: subjects
+  StrMap<WorkspaceRules> workspaces_;  // by "workspace/<id>"
+  StrMap<Subjects> users_;             // subjects and attributes of users with groups or teams
 
   void reindex_policies();
 };

@@ -204,7 +204,7 @@ class Sharing : public vellum::Plugin {
           [this](vellum::Request& r) { delete_policy(r); });
     route("PUT", "/v1/sharing/settings", "Set the combining algorithm",
           [this](vellum::Request& r) { put_settings(r); });
-    route("PUT", "/v1/sharing/users/{id}", "Set a user's email and groups",
+    route("PUT", "/v1/sharing/users/{id}", "Set a user's groups",
           [this](vellum::Request& r) { put_user(r); });
     route("PUT", "/v1/sharing/classifications", "Set a resource's classification tags",
           [this](vellum::Request& r) { put_classification(r); });
