@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl openssl
   libboost1.81-dev libssl-dev libsqlite3-dev libsqlitecpp-dev nlohmann-json3-dev
   libspdlog-dev libtomlplusplus-dev libargon2-dev catch2 clang-format jq
+  libqrencode-dev libpng-dev libmaxminddb-dev
 )
 # Benchmarks compare against nginx with wrk (bench/).
 if [ "${VELLUM_BENCH_DEPS:-0}" = 1 ]; then packages+=(wrk nginx-light); fi

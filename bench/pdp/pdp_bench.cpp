@@ -3,7 +3,10 @@
 // node). Writes the same model and query list as JSON (--dump FILE) so
 // bench/pdp/peers.mjs can load it into Cedar (WASM) and casbin; see README.md.
 //
-//   pdp_bench [--dump model.json] [--queries N] [--seed S] [--threads T]
+//   pdp_bench [--dump model.json] [--queries N] [--seed S] [--threads T] [--policies P]
+//
+// --policies 0 leaves the ABAC policies out (grants only), for the peers'
+// floor without their per-policy cost.
 //
 // With --threads T, T threads decide at once (the engine's shared lock and
 // caches under concurrency); each decision is timed on its own thread.
@@ -23,7 +26,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kFan = 10, kUsers = 10000, kGroups = 200, kGrants = 100000, kPolicies = 1000;
+constexpr int kFan = 10, kUsers = 10000, kGroups = 200, kGrants = 100000;
 const char* kLevelType[] = {"workspace", "folder", "folder", "folder", "document", "node"};
 const char* kRoles[] = {"viewer", "commenter", "editor", "admin", "owner"};
 const char* kQueryActions[] = {"read", "comment", "write", "export", "share", "delete"};
@@ -51,7 +54,7 @@ std::string path_of(const std::vector<int>& ids) {
 
 int main(int argc, char** argv) {
   std::string dump;
-  int queries = 200000, threads = 1;
+  int queries = 200000, threads = 1, policies = 1000;
   unsigned seed = 42;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
     if (a == "--queries") queries = std::stoi(argv[i + 1]);
     if (a == "--seed") seed = static_cast<unsigned>(std::stoul(argv[i + 1]));
     if (a == "--threads") threads = std::max(1, std::stoi(argv[i + 1]));
+    if (a == "--policies") policies = std::max(0, std::stoi(argv[i + 1]));
   }
   std::mt19937_64 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
@@ -116,7 +120,7 @@ int main(int argc, char** argv) {
   }
   // Policies on level-2 folders: half forbid export from outside 10.0.0.0/8,
   // half permit reads to a group.
-  for (int i = 0; i < kPolicies; ++i) {
+  for (int i = 0; i < policies; ++i) {
     const std::string res = path_of(random_path(2));
     json p;
     if (i % 2 == 0) {
@@ -205,11 +209,12 @@ int main(int argc, char** argv) {
   }
   std::sort(ns.begin(), ns.end());
   auto pct = [&](double p) { return ns[static_cast<size_t>(p * (ns.size() - 1))]; };
-  const std::string name = threads == 1 ? "vellum-sharing" : cat("vellum-sharing x", threads) + " threads";
+  std::string name = threads == 1 ? "vellum-sharing" : cat("vellum-sharing x", threads) + " threads";
+  if (policies == 0) name += " (grants only)";
   std::printf(
       "{\"engine\":\"%s\",\"grants\":%zu,\"policies\":%d,\"queries\":%zu,"
       "\"permit_rate\":%.4f,\"p50_us\":%.3f,\"p99_us\":%.3f,\"max_us\":%.3f}\n",
-      name.c_str(), e.grant_count(), kPolicies, qs.size(), double(permitted) / qs.size(), pct(0.5) / 1000,
+      name.c_str(), e.grant_count(), policies, qs.size(), double(permitted) / qs.size(), pct(0.5) / 1000,
       pct(0.99) / 1000, ns.back() / 1000);
   return 0;
 }

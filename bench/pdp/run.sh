@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # PDP decision latency, side by side in one run: the sharing engine
-# (in-process C++), Cedar's WASM build and casbin (node), on the same model.
-# Medians of RUNS runs. Usage: bench/pdp/run.sh [build dir] (default build/release)
+# (in-process C++, one thread and two at once), Cedar's WASM build and casbin
+# (node), on the same model — with the 1,000 ABAC policies and without them
+# (grants only). Medians of RUNS runs. See README.md.
+# Usage: bench/pdp/run.sh [build dir] (default build/release)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../../build/release}"
@@ -11,22 +13,35 @@ bench="$build/plugins/sharing/pdp_bench"
 [ -d "$here/node_modules/@cedar-policy/cedar-wasm" ] || (cd "$here" && npm ci --no-audit --no-fund >/dev/null)
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$bench" --dump "$out/model.json" --queries 1000 >/dev/null
+"$bench" --dump "$out/model.json" --queries 20000 >/dev/null
+"$bench" --dump "$out/model0.json" --queries 20000 --policies 0 >/dev/null
 for i in $(seq "$runs"); do
-  "$bench" --queries 200000 >>"$out/vellum.jsonl"
-  node "$here/peers.mjs" "$out/model.json" "${CEDAR_QUERIES:-2000}" "${CASBIN_QUERIES:-100}" >>"$out/peers.jsonl"
+  echo "run $i/$runs" >&2
+  "$bench" --queries 200000 >>"$out/rows.jsonl"
+  "$bench" --queries 200000 --threads 2 >>"$out/rows.jsonl"
+  "$bench" --queries 200000 --policies 0 >>"$out/rows.jsonl"
+  node "$here/peers.mjs" "$out/model.json" "${CEDAR_QUERIES:-1000}" "${CASBIN_QUERIES:-300}" >>"$out/rows.jsonl"
+  node "$here/peers.mjs" "$out/model0.json" "${CEDAR_QUERIES:-1000}" "${CASBIN_QUERIES:-300}" >>"$out/rows.jsonl"
 done
-python3 - "$out/vellum.jsonl" "$out/peers.jsonl" <<'PY'
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+python3 - "$out/rows.jsonl" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.strip()]
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for r in rows:
     by.setdefault(r["engine"], []).append(r)
-med = {e: {k: statistics.median(x[k] for x in rs) for k in ("p50_us", "p99_us")} | {"runs": len(rs), "queries": rs[0]["queries"], "permit_rate": rs[0]["permit_rate"]} for e, rs in by.items()}
-base = med.get("vellum-sharing")
-print("| engine | runs | queries/run | permit rate | p50 µs | p99 µs | p50 ratio | p99 ratio |")
-print("|---|---|---|---|---|---|---|---|")
+med = {e: {"p50": statistics.median(x["p50_us"] for x in rs), "p99": statistics.median(x["p99_us"] for x in rs),
+           "runs": len(rs), "queries": rs[0]["queries"], "policies": rs[0].get("policies", ""),
+           "permit": rs[0]["permit_rate"]} for e, rs in by.items()}
+# Each row against the sharing engine on the same model.
+def ratio(x):
+    return f"{x:.1f}×" if x < 10 else f"{x:,.0f}×"
+def base(e):
+    return med["vellum-sharing (grants only)" if e.endswith("(grants only)") else "vellum-sharing"]
+print("| engine | policies | runs | queries/run | permit rate | p50 µs | p99 µs | p50 ÷ sharing | p99 ÷ sharing |")
+print("|---|---|---|---|---|---|---|---|---|")
 for e, m in med.items():
-    r50 = m["p50_us"] / base["p50_us"]; r99 = m["p99_us"] / base["p99_us"]
-    print(f"| {e} | {m['runs']} | {m['queries']} | {m['permit_rate']} | {m['p50_us']:.2f} | {m['p99_us']:.2f} | {r50:.1f}× | {r99:.1f}× |")
+    b = base(e)
+    print(f"| {e} | {m['policies']} | {m['runs']} | {m['queries']} | {m['permit']} | {m['p50']:.2f} | {m['p99']:.2f} | "
+          f"{ratio(m['p50'] / b['p50'])} | {ratio(m['p99'] / b['p99'])} |")
 PY

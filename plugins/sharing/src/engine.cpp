@@ -345,6 +345,14 @@ bool Cidr::contains(const IpAddr& ip) const {
   return true;
 }
 
+std::optional<std::string> country_code(std::string_view s) {
+  if (s.size() != 2 || !std::isalpha(static_cast<unsigned char>(s[0])) ||
+      !std::isalpha(static_cast<unsigned char>(s[1])))
+    return std::nullopt;
+  return std::string{static_cast<char>(std::toupper(static_cast<unsigned char>(s[0]))),
+                     static_cast<char>(std::toupper(static_cast<unsigned char>(s[1])))};
+}
+
 std::string ua_class(std::string_view ua) {
   std::string l(ua);
   std::transform(l.begin(), l.end(), l.begin(),
@@ -439,8 +447,18 @@ Policy Policy::from_json(const json& j, const Roles& roles) {
   if (auto env = j.find("environment"); env != j.end()) {
     if (!env->is_object()) throw BadInput("'environment' must be an object", "/environment");
     check_keys(*env,
-               {"time", "weekdays", "utc_offset_minutes", "ip_ranges", "not_ip_ranges", "user_agent_classes"},
+               {"time", "weekdays", "utc_offset_minutes", "ip_ranges", "not_ip_ranges", "user_agent_classes",
+                "countries"},
                "/environment");
+    if (env->contains("countries")) {
+      for (const auto& c : string_list((*env)["countries"], "/environment/countries")) {
+        auto cc = country_code(c);
+        if (!cc)
+          throw BadInput("countries are ISO 3166-1 alpha-2 codes such as \"DE\"", "/environment/countries");
+        p.countries.push_back(*cc);
+      }
+      if (p.countries.empty()) throw BadInput("'countries' must not be empty", "/environment/countries");
+    }
     if (auto t = env->find("time"); t != env->end()) {
       if (!t->is_object() || !t->contains("from") || !t->contains("to") || !(*t)["from"].is_string() ||
           !(*t)["to"].is_string())
@@ -711,6 +729,11 @@ void Engine::set_workspace_rules(const std::string& workspace_id, std::optional<
     workspaces_.erase(key);
 }
 
+void Engine::set_country_lookup(std::shared_ptr<const CountryLookup> lookup) {
+  std::unique_lock lk(mu_);
+  countries_ = std::move(lookup);
+}
+
 std::string Engine::owner_of(std::string_view resource) const {
   std::shared_lock lk(mu_);
   auto it = owners_.find(resource);
@@ -745,6 +768,9 @@ struct Engine::Eval {
     }
     return domain_subject;
   }
+  // Set when a country condition could not be evaluated: the decision is
+  // then a deny with this reason, whatever the condition's policy said.
+  const char* country_failure = nullptr;
   const IpAddr& client_ip(std::string_view s) {
     if (!ip_parsed) {
       ip = IpAddr::parse(s);
@@ -765,6 +791,7 @@ struct Engine::Eval {
     link = nullptr;
     classes.clear();
     ip_parsed = false;
+    country_failure = nullptr;
     domain_subject = {};
     domain_done = false;
     d.permit = false;
@@ -984,7 +1011,25 @@ bool Engine::policy_applies(const Policy& p, const Query& q, Eval& e, std::strin
   if (!p.ua_classes.empty() &&
       std::find(p.ua_classes.begin(), p.ua_classes.end(), ua_class(q.user_agent)) == p.ua_classes.end())
     return no("user agent class not listed");
+  if (!p.countries.empty())
+    if (const char* r = country_refusal(p.countries, e, q.client_ip)) return no(r);
   return true;
+}
+
+const char* Engine::country_refusal(const std::vector<std::string>& allowed, Eval& e,
+                                    std::string_view ip) const {
+  if (!countries_) {
+    e.country_failure = "a country condition applies, but no GeoIP database is configured (geoip_database)";
+    return e.country_failure;
+  }
+  const auto cc = countries_->country(e.client_ip(ip));
+  if (!cc) {
+    e.country_failure = "a country condition applies, but the client address's country is unknown";
+    return e.country_failure;
+  }
+  const std::string_view code(cc->data(), cc->size());
+  if (std::find(allowed.begin(), allowed.end(), code) == allowed.end()) return "client country not listed";
+  return nullptr;
 }
 
 void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
@@ -1025,6 +1070,12 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
         d.reason = "the client address is outside the workspace's allowlist";
         return;
       }
+      if (!w.allowed_countries.empty())
+        if (const char* r = country_refusal(w.allowed_countries, e, q.client_ip)) {
+          d.reason =
+              e.country_failure ? r : "the client address is outside the workspace's allowed countries";
+          return;
+        }
     }
   }
   if (user.rfind("guest:", 0) == 0) {
@@ -1165,6 +1216,12 @@ void Engine::evaluate(const Query& q, Eval& e, bool want_explain) const {
   if (excluded) {
     d.permit = false;
     d.reason = "excluded";
+  }
+  // Fail closed: a country condition that could not be evaluated denies,
+  // even where it sat in a deny policy that therefore did not apply.
+  if (e.country_failure) {
+    d.permit = false;
+    d.reason = e.country_failure;
   }
   if (d.permit) {
     for (const auto& o : d.obligations)

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <shared_mutex>
@@ -116,6 +117,19 @@ struct IpAddr {
   static IpAddr parse(std::string_view ip);
 };
 
+// The country of a client address (ISO 3166-1 alpha-2, upper case), from a
+// GeoIP database the plugin opens. Lookups run on every decision that has a
+// country condition, concurrently: they must not block on I/O.
+class CountryLookup {
+ public:
+  virtual ~CountryLookup() = default;
+  // nullopt when the address is not in the database or has no country.
+  virtual std::optional<std::array<char, 2>> country(const IpAddr& ip) const = 0;
+};
+
+// An ISO 3166-1 alpha-2 code, upper-cased; nullopt if s is not two letters.
+std::optional<std::string> country_code(std::string_view s);
+
 struct Cidr {
   std::array<uint8_t, 16> addr{};
   int bits = 0;
@@ -145,6 +159,7 @@ struct Policy {
   uint8_t weekdays = 0;  // bit 0 = Monday .. bit 6 = Sunday; 0 = any
   std::vector<Cidr> cidrs, not_cidrs;
   std::vector<std::string> ua_classes;
+  std::vector<std::string> countries;  // client's country must be one (needs a GeoIP database)
   json obligations = json::array();
   json source;                                                 // the JSON it came from
   int rank = 0;                                                // position in (order, id), set by the engine
@@ -191,8 +206,9 @@ struct BreakGlass {
 // resource under workspace/<id>.
 struct WorkspaceRules {
   bool require_mfa = false;
-  std::vector<Cidr> ip_allowlist;  // empty = any address
-  int64_t session_timeout_ms = 0;  // 0 = none; older sessions are denied
+  std::vector<Cidr> ip_allowlist;              // empty = any address
+  int64_t session_timeout_ms = 0;              // 0 = none; older sessions are denied
+  std::vector<std::string> allowed_countries;  // empty = any; needs a GeoIP database
 };
 
 // What the PDP is asked.
@@ -243,6 +259,8 @@ class Engine {
   void put_break_glass(const BreakGlass& b);
   void set_owner(const std::string& resource, const std::string& user);  // recorded ownership
   void set_workspace_rules(const std::string& workspace_id, std::optional<WorkspaceRules> rules);
+  // Without one, country conditions deny (fail closed) and say why.
+  void set_country_lookup(std::shared_ptr<const CountryLookup> lookup);
   std::string owner_of(std::string_view resource) const;
   size_t grant_count() const;
   // Whether link `id` is live and its environment conditions hold for q
@@ -281,6 +299,8 @@ class Engine {
   const Subjects& subjects_of(std::string_view user, Subjects& scratch) const;
   void refresh_subjects(const std::string& user);
   bool policy_applies(const Policy& p, const Query& q, Eval& e, std::string* why) const;
+  // Empty when the client's country is one of `allowed`, else why not.
+  const char* country_refusal(const std::vector<std::string>& allowed, Eval& e, std::string_view ip) const;
 
   Roles roles_;
   mutable std::shared_mutex mu_;
@@ -304,8 +324,9 @@ class Engine {
   StrMap<BreakGlass> break_glass_;
   StrMap<std::vector<std::string>> break_glass_of_;
   StrMap<std::string> owners_;
-  StrMap<WorkspaceRules> workspaces_;  // by "workspace/<id>"
-  StrMap<Subjects> users_;             // subjects and attributes of users with groups or teams
+  StrMap<WorkspaceRules> workspaces_;               // by "workspace/<id>"
+  std::shared_ptr<const CountryLookup> countries_;  // null: no GeoIP database
+  StrMap<Subjects> users_;                          // subjects and attributes of users with groups or teams
 
   void reindex_policies();
 };

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "engine.hpp"
+#include "geoip.hpp"
+#include "qr_png.hpp"
 
 namespace {
 
@@ -79,6 +81,9 @@ struct Config {
   int64_t mfa_fresh_seconds = 300;
   int64_t elevation_max_seconds = 8 * 3600;
   std::map<std::string, int> break_glass_approvals{{"default", 2}};
+  // Where a share link opens: <link_url>#<token>. Empty: https://<Host>/share.
+  std::string link_url;
+  std::string geoip_database;  // a MaxMind DB file; empty: country conditions deny
 };
 
 Config parse_config(std::string_view text) {
@@ -125,6 +130,18 @@ Config parse_config(std::string_view text) {
       c.mfa_fresh_seconds = int_in(v, k, 10, 86400);
     } else if (k == "elevation_max_seconds") {
       c.elevation_max_seconds = int_in(v, k, 60, 86400 * 7);
+    } else if (k == "geoip_database") {
+      if (!v.is_string() || v.get<std::string>().empty())
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT,
+                    "sharing: 'geoip_database' must be the path of a MaxMind DB file");
+      c.geoip_database = v;
+    } else if (k == "link_url") {
+      const std::string u = v.is_string() ? v.get<std::string>() : std::string();
+      if ((u.rfind("https://", 0) != 0 && u.rfind("http://", 0) != 0) || u.size() > 512 ||
+          u.find_first_of("#? \r\n") != std::string::npos)
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT,
+                    "sharing: 'link_url' must be an http(s) URL without query or fragment");
+      c.link_url = u;
     } else if (k == "break_glass_approvals") {
       if (!v.is_object())
         throw Error(VELLUM_ERR_INVALID_ARGUMENT, "sharing: 'break_glass_approvals' must be a table");
@@ -135,6 +152,16 @@ Config parse_config(std::string_view text) {
     }
   }
   return c;
+}
+
+std::shared_ptr<const sh::CountryLookup> open_countries(const Config& c) {
+  if (c.geoip_database.empty()) return nullptr;
+  try {
+    return sh::open_maxmind_countries(c.geoip_database);
+  } catch (const std::runtime_error& e) {
+    throw Error(VELLUM_ERR_INVALID_ARGUMENT,
+                "sharing: geoip_database '" + c.geoip_database + "' cannot be opened: " + e.what());
+  }
 }
 
 sh::Roles make_roles(const Config& c) {
@@ -164,11 +191,12 @@ class Sharing : public vellum::Plugin {
   static constexpr const char* kProvides[] = {VELLUM_PDP_SERVICE, nullptr};
   static constexpr uint32_t kMinMinor = 3;  // principal e-mail and session age
 
-  static void validate(std::string_view config) { (void)parse_config(config); }
+  static void validate(std::string_view config) { (void)open_countries(parse_config(config)); }
 
   Sharing(vellum::Host& host, std::string_view config)
       : Plugin(host), cfg_(parse_config(config)), engine_(make_roles(cfg_)) {
     engine_.set_combining(cfg_.combining);
+    engine_.set_country_lookup(open_countries(cfg_));
     vtable_.struct_size = sizeof vtable_;
     vtable_.decide = &Sharing::c_decide;
     vtable_.decide_ex = &Sharing::decide_into;
@@ -221,6 +249,8 @@ class Sharing : public vellum::Plugin {
           [this](vellum::Request& r) { revoke_link(r); });
     route("GET", "/v1/sharing/links/{id}/uses", "Who redeemed a link, when, from where (hashed)",
           [this](vellum::Request& r) { link_uses(r); });
+    route("POST", "/v1/sharing/links/{id}/qr.png", "The link's URL as a QR code (PNG); brings the token",
+          [this](vellum::Request& r) { link_qr(r); });
     route(
         "POST", "/v1/sharing/links/redeem", "Redeem a share link for a guest session",
         [this](vellum::Request& r) { redeem(r); }, VELLUM_ROUTE_PUBLIC);
@@ -797,6 +827,7 @@ class Sharing : public vellum::Plugin {
     audit(req, "sharing.link.create", res, {{"link", id}, {"role", link["role"]}});
     json out = public_link(link);
     out["token"] = token;
+    out["url"] = link_url(req, token);
     req.json(201, out.dump());
   }
   json load_link(vellum::Request& req, const char* action, uint64_t* version = nullptr) const {
@@ -861,6 +892,41 @@ class Sharing : public vellum::Plugin {
     for (auto& [k, v] : scan_all("lu/" + link["id"].get<std::string>() + "/"))
       items.push_back(json::parse(v));
     req.json(200, json({{"items", items}}).dump());
+  }
+
+  // The address a link opens. The token goes in the fragment, which browsers
+  // never send to a server, so it stays out of access logs and Referer.
+  std::string link_url(vellum::Request& req, const std::string& token) const {
+    std::string base = cfg_.link_url;
+    if (base.empty()) {
+      const std::string host(req.header("Host").value_or("localhost"));
+      base = "https://" + host + "/share";
+    }
+    return base + "#" + token;
+  }
+  // The token is stored only as a hash, so the caller brings it: POST keeps
+  // it out of URLs and logs, and it must belong to this link.
+  void link_qr(vellum::Request& req) {
+    json link = load_link(req, "share");
+    if (link["revoked"].get<bool>()) throw HttpProblem{410, "the link was revoked"};
+    json body = body_of(req);
+    for (const auto& [k, v] : body.items())
+      if (k != "token" && k != "scale")
+        throw HttpProblem{422, "unknown key '" + k + "'", {{"pointer", "/" + k}}};
+    const std::string token = body.value("token", "");
+    const std::string want = link["token_hash"], got = sha256_hex(token);
+    if (token.empty() || CRYPTO_memcmp(want.data(), got.data(), want.size()) != 0)
+      throw HttpProblem{403, "'token' is not this link's token", {{"pointer", "/token"}}};
+    const auto scale = body.find("scale");
+    if (scale != body.end() &&
+        (!scale->is_number_integer() || scale->get<int>() < 1 || scale->get<int>() > 32))
+      throw HttpProblem{422, "'scale' (pixels per module) must be 1..32", {{"pointer", "/scale"}}};
+    auto png = sh::qr_png(link_url(req, token), scale == body.end() ? 8 : scale->get<int>());
+    if (!png)
+      throw HttpProblem{422, "the link's URL does not fit a QR code of at most 4096 pixels at this scale"};
+    audit(req, "sharing.link.qr", link["resource"], {{"link", link["id"]}});
+    req.set_header("Cache-Control", "no-store");  // it carries the token
+    req.respond(200, "image/png", *png);
   }
 
   // Failed redemptions per (link, client address): progressive delay, then a lock.
@@ -1066,7 +1132,9 @@ class Sharing : public vellum::Plugin {
     for (const auto& c : st.value("ip_allowlist", json::array()))
       r.ip_allowlist.push_back(*sh::Cidr::parse(c.get<std::string>()));
     r.session_timeout_ms = st.value("session_timeout_s", int64_t(0)) * 1000;
-    if (!r.require_mfa && r.ip_allowlist.empty() && !r.session_timeout_ms) return std::nullopt;
+    for (const auto& c : st.value("allowed_countries", json::array())) r.allowed_countries.push_back(c);
+    if (!r.require_mfa && r.ip_allowlist.empty() && !r.session_timeout_ms && r.allowed_countries.empty())
+      return std::nullopt;
     return r;
   }
   // Validates settings; unknown keys are refused.
@@ -1085,6 +1153,21 @@ class Sharing : public vellum::Plugin {
         for (const auto& c : v)
           if (!c.is_string() || !sh::Cidr::parse(c.get<std::string>()))
             throw HttpProblem{422, "'ip_allowlist' holds an invalid address or range", {{"pointer", ptr}}};
+      } else if (k == "allowed_countries") {
+        // Accepted without a GeoIP database too: decisions then deny and say
+        // why (fail closed), rather than the setting being silently ignored.
+        if (!v.is_array() || v.size() > 300)
+          throw HttpProblem{422, "'allowed_countries' must be an array", {{"pointer", ptr}}};
+        json codes = json::array();
+        for (const auto& c : v) {
+          auto cc = c.is_string() ? sh::country_code(c.get<std::string>()) : std::nullopt;
+          if (!cc)
+            throw HttpProblem{
+                422, "countries are ISO 3166-1 alpha-2 codes such as \"DE\"", {{"pointer", ptr}}};
+          codes.push_back(*cc);
+        }
+        st[k] = codes;
+        continue;
       } else if (k == "default_team") {
         if (!v.is_string() || !host().get("t/" + v.get<std::string>()))
           throw HttpProblem{422, "'default_team' must be a team id", {{"pointer", ptr}}};

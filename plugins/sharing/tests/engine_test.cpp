@@ -583,3 +583,74 @@ TEST_CASE("a delegator's domain grants count with the e-mail recorded at delegat
   e.put_delegation({"d1", "alice", "bob", kF2, action_bit("write"), kMonday10 + 60000, ""});
   CHECK_FALSE(allowed(e, "write", kDoc, "bob"));
 }
+
+namespace {
+// Countries by first octet, standing in for a GeoIP database (the plugin's
+// libmaxminddb lookup is tested end to end with a real .mmdb file).
+struct FirstOctetCountries : CountryLookup {
+  std::optional<std::array<char, 2>> country(const IpAddr& ip) const override {
+    if (!ip.ok || !ip.v4) return std::nullopt;
+    if (ip.a[0] == 10) return std::array<char, 2>{'D', 'E'};
+    if (ip.a[0] == 192) return std::array<char, 2>{'F', 'R'};
+    return std::nullopt;
+  }
+};
+}  // namespace
+
+TEST_CASE("allowed countries fail closed without a GeoIP database", "[engine][geo]") {
+  Engine e;
+  e.put_grant(grant("user:alice", kWs, "allow", "editor"));
+  WorkspaceRules w;
+  w.allowed_countries = {"DE"};
+  e.set_workspace_rules("w", w);
+  Ask a;  // from 10.1.2.3
+  Decision d = e.decide(a.q());
+  CHECK_FALSE(d.permit);
+  CHECK(d.reason == "a country condition applies, but no GeoIP database is configured (geoip_database)");
+
+  e.set_country_lookup(std::make_shared<FirstOctetCountries>());
+  CHECK(allowed(e, a));
+  a.ip = "::ffff:10.9.9.9";  // IPv4-mapped
+  CHECK(allowed(e, a));
+  a.ip = "192.0.2.7";
+  d = e.decide(a.q());
+  CHECK_FALSE(d.permit);
+  CHECK(d.reason == "the client address is outside the workspace's allowed countries");
+  a.ip = "172.16.0.1";
+  d = e.decide(a.q());
+  CHECK(d.reason == "a country condition applies, but the client address's country is unknown");
+
+  // In a policy's environment: a permit for one country only ...
+  Engine p;
+  p.put_policy(policy({{"id", "de-read"},
+                       {"effect", "permit"},
+                       {"target", {{"actions", {"read"}}}},
+                       {"environment", {{"countries", {"de"}}}}}));
+  CHECK(p.policies()[0].countries == std::vector<std::string>{"DE"});
+  Ask b;
+  CHECK_FALSE(allowed(p, b));  // no database: fails closed
+  p.set_country_lookup(std::make_shared<FirstOctetCountries>());
+  CHECK(allowed(p, b));
+  b.ip = "192.0.2.7";
+  CHECK_FALSE(allowed(p, b));
+  // ... and a deny policy whose country cannot be told denies rather than
+  // being skipped.
+  Engine q;
+  q.put_grant(grant("user:alice", kWs, "allow", "editor"));
+  q.put_policy(policy({{"id", "no-fr"},
+                       {"effect", "deny"},
+                       {"target", {{"actions", {"read"}}}},
+                       {"environment", {{"countries", {"FR"}}}}}));
+  Ask c;
+  d = q.decide(c.q());
+  CHECK_FALSE(d.permit);
+  CHECK(d.reason == "a country condition applies, but no GeoIP database is configured (geoip_database)");
+  q.set_country_lookup(std::make_shared<FirstOctetCountries>());
+  CHECK(allowed(q, c));  // DE: the deny does not apply
+  c.ip = "192.0.2.7";
+  CHECK_FALSE(allowed(q, c));  // FR: denied by the policy
+
+  CHECK_THROWS_AS(policy({{"effect", "deny"}, {"environment", {{"countries", {"Germany"}}}}}), BadInput);
+  CHECK(country_code("de") == std::optional<std::string>("DE"));
+  CHECK_FALSE(country_code("d1"));
+}

@@ -8,11 +8,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "harness.hpp"
+#include "mmdb_writer.hpp"
 
 using namespace vt;
 using nlohmann::json;
@@ -31,10 +33,11 @@ std::string new_root_key() {
   return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
 }
 
-std::string config() {
+std::string config(const std::string& sharing_extra = "") {
   return "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n"
          "[plugins.editor]\n"
-         "[plugins.sharing]\nlink_max_failures = 3\nlink_delay_base_ms = 0\n"
+         "[plugins.sharing]\nlink_max_failures = 3\nlink_delay_base_ms = 0\n" +
+         sharing_extra +
          "break_glass_approvals = { default = 2 }\n"
          "[plugins.sharing_testmail]\n"
          "[testing]\nclock_control = true\n";
@@ -46,12 +49,14 @@ std::map<std::string, std::string> auth(const std::string& t) {
 
 struct Api {
   std::string root_key = new_root_key();
-  Site site{config(), kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root_key}}, "Ada"};
+  Site site;
   std::unique_ptr<Vellumd> v;
   std::unique_ptr<HttpClient> c;
   std::string admin;
 
-  Api() {
+  // sharing_extra: more [plugins.sharing] keys, one per line.
+  explicit Api(const std::string& sharing_extra = "")
+      : site{config(sharing_extra), kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root_key}}, "Ada"} {
     v = site.start();
     c = std::make_unique<HttpClient>(*v);
     admin = vt::login(*c, kAdminEmail, kAdminPw);
@@ -343,6 +348,59 @@ TEST_CASE("share links: password, lock, guest session, role change, revocation, 
   a.problem("POST", "/v1/sharing/links/redeem", "", json({{"token", net["token"]}}).dump(), 403);
 }
 
+uint32_t be32(const std::string& s, size_t at) {
+  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
+         (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
+}
+
+TEST_CASE("a share link as a QR code decodes back to its URL", "[integration][links][qr]") {
+  Api a("link_url = \"https://docs.example.com/s\"\n");
+  auto [bob_id, bob] = a.user("bob");
+  const std::string id = a.doc(a.admin);
+  json link =
+      a.ok("POST", "/v1/sharing/links", a.admin, {{"resource", "document/" + id}, {"role", "viewer"}}, 201);
+  const std::string token = link["token"], lid = link["id"], url = link["url"];
+  CHECK(url == "https://docs.example.com/s#" + token);
+  const std::string path = "/v1/sharing/links/" + lid + "/qr.png";
+
+  auto r = a.call("POST", path, a.admin, json({{"token", token}, {"scale", 4}}).dump());
+  REQUIRE(r.status == 200);
+  CHECK(r.header("Content-Type") == "image/png");
+  CHECK(r.header("Cache-Control") == "no-store");
+  // PNG signature, then IHDR: square, 1-bit grayscale, a multiple of the scale.
+  REQUIRE(r.body.size() > 33);
+  CHECK(r.body.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+  CHECK(r.body.substr(12, 4) == "IHDR");
+  const uint32_t w = be32(r.body, 16), h = be32(r.body, 20);
+  CHECK(w == h);
+  CHECK(w % 4 == 0);
+  CHECK(w / 4 >= 21 + 8);  // version 1 is 21 modules, plus the quiet zone
+  CHECK(uint8_t(r.body[24]) == 1);
+  CHECK(uint8_t(r.body[25]) == 0);
+
+  // An independent decoder (pngjs + jsQR) reads the URL back.
+  const std::string node_dir = VELLUM_TEST_NODE_DIR;
+  INFO("run scripts/install-deps.sh (npm ci in tests/node) first");
+  REQUIRE(std::filesystem::exists(node_dir + "/node_modules/jsqr"));
+  vt::TempDir tmp;
+  vt::write_file(tmp / "link.png", r.body);
+  auto dec = vt::run({VELLUM_NODE, node_dir + "/sharing/qr-decode.mjs", tmp / "link.png"});
+  INFO(dec.err);
+  REQUIRE(dec.exit_code == 0);
+  json got = json::parse(dec.out);
+  CHECK(got["text"] == url);
+  CHECK(got["width"] == w);
+
+  // The token must be this link's; only those who may share the resource ask.
+  a.problem("POST", path, a.admin, json({{"token", "vsl_" + std::string(43, 'A')}}).dump(), 403);
+  a.problem("POST", path, a.admin, json({{"token", token}, {"scale", 0}}).dump(), 422);
+  a.problem("POST", path, a.admin, json({{"token", token}, {"size", 3}}).dump(), 422);
+  a.problem("POST", path, bob, json({{"token", token}}).dump(), 403);
+  a.problem("POST", "/v1/sharing/links/nosuchlink/qr.png", a.admin, json({{"token", token}}).dump(), 404);
+  a.ok("DELETE", "/v1/sharing/links/" + lid, a.admin);
+  a.problem("POST", path, a.admin, json({{"token", token}}).dump(), 410);
+}
+
 TEST_CASE("delegation limits and elevation needs fresh MFA", "[integration][delegation]") {
   Api a;
   auto [bob_id, bob] = a.user("bob");
@@ -514,6 +572,63 @@ TEST_CASE("workspace settings: required MFA, IP allowlist and default permission
   CHECK(a.status("GET", path, fresh) == 200);
   a.ok("PUT", path + "/settings", fresh, json::object());
   CHECK(a.status("GET", path, bob) == 200);  // no timeout any more
+}
+
+TEST_CASE("allowed countries from a GeoIP database, failing closed without one", "[integration][geo]") {
+  {  // No database configured: the setting is kept, and access is denied with the reason.
+    Api a;
+    auto [bob_id, bob] = a.user("bob");
+    json w = a.ok("POST", "/v1/sharing/workspaces", bob, {{"name", "Studio"}}, 201);
+    const std::string path = "/v1/sharing/workspaces/" + w["id"].get<std::string>();
+    a.problem("PUT", path + "/settings", bob, json({{"allowed_countries", {"Germany"}}}).dump(), 422);
+    json st = a.ok("PUT", path + "/settings", bob, {{"allowed_countries", {"de"}}});
+    CHECK(st["settings"]["allowed_countries"] == json::array({"DE"}));
+    CHECK(a.status("GET", path, bob) == 403);
+    json why =
+        a.ok("GET", "/v1/sharing/explain?action=read&resource=workspace/" + w["id"].get<std::string>(), bob);
+    CHECK(why["reason"] ==
+          "a country condition applies, but no GeoIP database is configured (geoip_database)");
+  }
+  // A MaxMind DB placing the loopback network (where the test client is) in Germany.
+  vt::TempDir dir;
+  vt::write_file(dir / "countries.mmdb", mmdb::countries({{"127.0.0.0/8", "DE"}, {"192.0.2.0/24", "FR"}}));
+  Api a("geoip_database = \"" + dir / "countries.mmdb" + "\"\n");
+  auto [bob_id, bob] = a.user("bob");
+  json w = a.ok("POST", "/v1/sharing/workspaces", bob, {{"name", "Studio"}}, 201);
+  const std::string wres = "workspace/" + w["id"].get<std::string>();
+  const std::string path = "/v1/sharing/workspaces/" + w["id"].get<std::string>();
+  a.ok("PUT", path + "/settings", bob, {{"allowed_countries", {"DE", "AT"}}});
+  CHECK(a.status("GET", path, bob) == 200);
+  a.ok("PUT", path + "/settings", a.admin, {{"allowed_countries", {"FR"}}});
+  CHECK(a.status("GET", path, bob) == 403);
+  json why = a.ok("GET", "/v1/sharing/explain?action=read&resource=" + wres, bob);
+  CHECK(why["reason"] == "the client address is outside the workspace's allowed countries");
+  a.ok("PUT", path + "/settings", a.admin, json::object());
+  CHECK(a.status("GET", path, bob) == 200);
+
+  // The same condition in a share link's environment.
+  const std::string id = a.doc(a.admin);
+  json fr = a.ok(
+      "POST", "/v1/sharing/links", a.admin,
+      {{"resource", "document/" + id}, {"role", "viewer"}, {"environment", {{"countries", {"FR"}}}}}, 201);
+  json p = a.problem("POST", "/v1/sharing/links/redeem", "", json({{"token", fr["token"]}}).dump(), 403);
+  CHECK(p["detail"] == "client country not listed");
+  json de = a.ok(
+      "POST", "/v1/sharing/links", a.admin,
+      {{"resource", "document/" + id}, {"role", "viewer"}, {"environment", {{"countries", {"DE"}}}}}, 201);
+  json guest = a.ok("POST", "/v1/sharing/links/redeem", "", {{"token", de["token"]}});
+  CHECK(a.status("GET", "/v1/docs/" + id, guest["token"]) == 200);
+}
+
+TEST_CASE("a database that cannot be opened stops the start", "[integration][geo]") {
+  vt::TempDir dir;
+  vt::write_file(dir / "broken.mmdb", "not a MaxMind DB");
+  vt::Vellumd::Options o(config("geoip_database = \"" + dir / "broken.mmdb" + "\"\n"), false,
+                         {{"VELLUM_ROOT_KEY", new_root_key()}});
+  vt::Vellumd v(o);
+  CHECK(v.wait_exit() != 0);
+  INFO(v.log());
+  CHECK(v.log().find("geoip_database") != std::string::npos);
 }
 
 TEST_CASE("e-mail domains come from the account: grants, policies, links and invitations",
