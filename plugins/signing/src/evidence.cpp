@@ -69,7 +69,8 @@ bool cert_chains(X509* cert, X509* ca_cert, std::string* error) {
 }
 
 SignatureCheck check_record(const SignatureRecord& r, X509* ca_cert,
-                            const std::optional<std::string>& expected) {
+                            const std::optional<std::string>& expected,
+                            const std::vector<X509*>& extra_tsa_anchors) {
   SignatureCheck c;
   const Statement& s = r.statement;
   c.signer = s.signer;
@@ -140,12 +141,15 @@ SignatureCheck check_record(const SignatureRecord& r, X509* ca_cert,
   if (r.timestamp.empty()) {
     fail("timestamp", "no timestamp token");
   } else {
-    TimestampCheck t = verify_timestamp(r.timestamp, r.signature, ca_cert);
+    std::vector<X509*> anchors{ca_cert};
+    anchors.insert(anchors.end(), extra_tsa_anchors.begin(), extra_tsa_anchors.end());
+    TimestampCheck t = verify_timestamp(r.timestamp, r.signature, anchors);
     if (!t.ok) {
       fail("timestamp", t.error);
     } else {
       c.checks["timestamp"] = true;
       c.timestamp_time = rfc3339_ms(t.gen_time_ms);
+      c.timestamp_authority = t.tsa_subject;
     }
   }
   c.valid = c.errors.empty();
@@ -159,15 +163,19 @@ json check_to_json(const SignatureCheck& c) {
             {"version", c.version},     {"content_sha256", c.content_sha256},
             {"checks", c.checks},       {"errors", c.errors}};
   if (!c.timestamp_time.empty()) j["timestamp_time"] = c.timestamp_time;
+  if (!c.timestamp_authority.empty()) j["timestamp_authority"] = c.timestamp_authority;
   return j;
 }
 
 std::string evidence_readme() {
-  return R"(Vellum evidence package (format vellum.evidence.v1)
+  return R"README(Vellum evidence package (format vellum.evidence.v1)
 
 This JSON file is self-contained. Nothing in it has to be taken on Vellum's word:
-each check below uses only the openssl command line and jq. Let N be the
-index of a signature (0, 1, ...) and E this file.
+each check below uses only the openssl command line, jq and coreutils (and
+xxd for the audit log). Let N be the index of a signature (0, 1, ...) and E
+this file. Three things come from the operator by another channel: the
+fingerprint of the signing CA (step 2), those of any external TSA's CAs
+(step 5) and the audit log's public key (step 6).
 
 1. The document. Compute the SHA-256 of the exact version bytes you hold and
    compare it with the package:
@@ -208,17 +216,110 @@ index of a signature (0, 1, ...) and E this file.
      openssl cms -verify -binary -inform DER -in signature.p7s \
        -content statement.json -CAfile ca.pem -out /dev/null
 
-5. Trusted time. Each signature has an RFC 3161 time-stamp token from the
-   deployment's time-stamp authority, over SHA-256 of the signature bytes:
+5. Trusted time. Each signature has an RFC 3161 time-stamp token over
+   SHA-256 of the signature bytes, from the deployment's time-stamp
+   authority (built into Vellum, certified by ca.pem) or from the external
+   TSA the operator configured (then "tsa_url" is present).
+   tsa_ca_certificates holds the CA certificates a token may chain to: ca.pem
+   and, with an external TSA, that TSA's CAs; check their fingerprints out of
+   band as in step 2.
+     jq -j .tsa_ca_certificates E > tsa-ca.pem
      jq -r ".signatures[N].timestamp" E | base64 -d > timestamp.tsr
-     openssl ts -verify -in timestamp.tsr -data signature.bin -CAfile ca.pem
+     openssl ts -verify -in timestamp.tsr -data signature.bin -CAfile tsa-ca.pem
      openssl ts -reply -in timestamp.tsr -text     (shows the Time stamp)
    The token proves the signature existed at that time.
 
-6. The request. "request" lists the signers, their answers and the order of
-   events as the Vellum signing plugin recorded them; "audit" says whether an
-   excerpt of the host's signed audit log is included.
-)";
+6. The audit log. "audit" holds the records of the Vellum host's audit log
+   about this request (resource audit.request_resource: its creation, each
+   signature and decline, earlier evidence downloads) and about the signed
+   version (audit.document_resource, plugin "editor": created as, forced to,
+   restored into or named). The log is append-only and hash-chained, and the
+   host regularly signs a checkpoint (Ed25519) over the RFC 6962 Merkle root
+   of all its records. Each record here comes with its inclusion proof
+   against such a checkpoint (audit.excerpts[].checkpoint).
+
+   Trust: obtain the audit log's public key from the operator by a channel
+   other than this file (on the server: vellumd audit public-key) and save
+   it as log.pub. audit.log_public_key is a copy to compare with; by itself
+   it proves nothing.
+
+   With this file saved as E and log.pub in the current directory, run the
+   following with sh (it needs jq, openssl, xxd, base64, sha256sum, sed and
+   cut); it prints "audit: OK" or names what failed:
+
+     # ---- audit check (POSIX sh) ----
+     fail() { echo "audit: FAILED: $*" >&2; exit 1; }
+     node() { printf '01%s%s' "$1" "$2" | xxd -r -p | sha256sum | cut -c1-64; }
+     # RFC 9162 2.1.3.2: does leaf hash $1 at index $2 in a tree of size $3,
+     # with its audit path on stdin (one hex hash a line), fold to root $4?
+     inclusion() {
+       fn=$2; sn=$(($3 - 1)); r=$1
+       while read -r p; do
+         [ "$sn" -gt 0 ] || return 1
+         if [ $((fn % 2)) -eq 1 ] || [ "$fn" -eq "$sn" ]; then
+           r=$(node "$p" "$r")
+           while [ $((fn % 2)) -eq 0 ] && [ "$fn" -ne 0 ]; do fn=$((fn / 2)); sn=$((sn / 2)); done
+         else
+           r=$(node "$r" "$p")
+         fi
+         fn=$((fn / 2)); sn=$((sn / 2))
+       done
+       [ "$sn" -eq 0 ] && [ "$r" = "$4" ]
+     }
+     g=0
+     while [ "$g" -lt "$(jq '.audit.excerpts | length' E)" ]; do
+       X=".audit.excerpts[$g]"
+       jq -j "$X.checkpoint.signed_data" E > signed_data
+       jq -r "$X.checkpoint.signature_b64" E | base64 -d > checkpoint.sig
+       openssl pkeyutl -verify -pubin -inkey log.pub -rawin -in signed_data \
+         -sigfile checkpoint.sig > /dev/null || fail "the signature of checkpoint $g"
+       root=$(sed -n 's/^root=//p' signed_data)
+       size=$(sed -n 's/^tree_size=//p' signed_data)
+       i=0
+       while [ "$i" -lt "$(jq "$X.records | length" E)" ]; do
+         jq -j "$X.records[$i].body" E > record.json
+         seq=$(jq -e .seq record.json) || fail "record $i of checkpoint $g is not a record"
+         leaf=$( (printf '\000'; cat record.json) | sha256sum | cut -c1-64)
+         jq -r "$X.records[$i].inclusion_proof[]" E |
+           inclusion "$leaf" $((seq - 1)) "$size" "$root" || fail "record $seq is not in the signed log"
+         i=$((i + 1))
+       done
+       g=$((g + 1))
+     done
+     jq -e '.request.id as $id | .document as $doc
+       | [.audit.excerpts[].records[].body | fromjson
+          | select(.resource | endswith("/signing-request/" + $id))] as $log
+       | ([$log[] | select(.action == "signing.request.create" and .outcome == "success"
+             and .details.version == $doc.version
+             and .details.content_sha256 == $doc.content_sha256)] | length == 1)
+         and all(.signatures[]; (.statement | fromjson) as $s | .id as $sig
+           | $s.request == $id and $s.content_sha256 == $doc.content_sha256
+             and ([$log[] | select(.action == "signing.request.sign" and .outcome == "success"
+                   and .details.signature == $sig
+                   and (($s.signer | startswith("user:") | not)
+                        or .actor == ($s.signer | ltrimstr("user:"))))] | length == 1))' \
+       E > /dev/null || fail "the records do not say what the package says"
+     echo "audit: OK"
+     # ---- end of audit check ----
+
+   It checks (a) each checkpoint's Ed25519 signature over its exact
+   signed_data; (b) each record: its leaf hash SHA-256(0x00 || body) folded
+   along its audit path (node = SHA-256(0x01 || left || right), leaf index
+   seq - 1) must reach root= at tree_size= of that signed_data; (c) the
+   records say what the package says: one signing.request.create for this
+   request naming the document's version and content hash, and for each
+   signature, whose statement names this request and hash, one successful
+   signing.request.sign naming its id (for Vellum users, by the signer's
+   account; external signers have no account and sign with the link).
+   Inclusion proves that the log the operator signed holds these exact
+   records. It cannot prove that no other record about the request exists:
+   the operator checks the whole log with vellumd audit verify. Records
+   carry the client IP address and user agent of each step unless the
+   operator has them HMAC'd ([audit] hmac_ips).
+
+7. The request. "request" lists the signers, their answers and the order
+   of events as the Vellum signing plugin recorded them.
+)README";
 }
 
 }  // namespace vellum::signing

@@ -41,13 +41,16 @@ struct SignatureCheck {
   bool valid = false;
   std::vector<std::string> errors;
   nlohmann::json checks = nlohmann::json::object();  // name -> bool
-  std::string signer, signed_at, timestamp_time, key_id, algorithm, document, content_sha256;
+  std::string signer, signed_at, timestamp_time, timestamp_authority, key_id, algorithm, document,
+      content_sha256;
   uint64_t version = 0;
 };
 // expected_sha256: the hash the caller uploaded (or of the uploaded bytes);
-// nullopt = no content check.
+// nullopt = no content check. The time-stamp token must chain to ca_cert
+// (the built-in TSA) or to one of extra_tsa_anchors (an external TSA's CAs).
 SignatureCheck check_record(const SignatureRecord& r, X509* ca_cert,
-                            const std::optional<std::string>& expected_sha256);
+                            const std::optional<std::string>& expected_sha256,
+                            const std::vector<X509*>& extra_tsa_anchors = {});
 nlohmann::json check_to_json(const SignatureCheck& c);
 
 // True if cert chains to ca with purpose S/MIME signing and is valid now.

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/opensslv.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
@@ -314,117 +315,244 @@ ASN1_INTEGER* tsa_serial_cb(TS_RESP_CTX* ctx, void*) {
   if (!out) TS_RESP_CTX_set_status_info(ctx, TS_STATUS_REJECTION, "serial number error");
   return out;
 }
+
+struct TsReqFree {
+  void operator()(TS_REQ* r) const { TS_REQ_free(r); }
+};
+struct TsRespFree {
+  void operator()(TS_RESP* r) const { TS_RESP_free(r); }
+};
+struct TsVerifyFree {
+  void operator()(TS_VERIFY_CTX* c) const { TS_VERIFY_CTX_free(c); }
+};
+using TsReq = std::unique_ptr<TS_REQ, TsReqFree>;
+using TsResp = std::unique_ptr<TS_RESP, TsRespFree>;
+using TsVerify = std::unique_ptr<TS_VERIFY_CTX, TsVerifyFree>;
+
+// Exactly one DER object of the type, or null.
+TsReq parse_ts_req(std::string_view der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  TsReq r(d2i_TS_REQ(nullptr, &p, static_cast<long>(der.size())));
+  if (r && p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) r.reset();
+  ossl_errors();
+  return r;
+}
+TsResp parse_ts_resp(std::string_view der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  TsResp r(d2i_TS_RESP(nullptr, &p, static_cast<long>(der.size())));
+  if (r && p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) r.reset();
+  ossl_errors();
+  return r;
+}
+
+// "" if the response grants a token; else what the TSA said (RFC 3161
+// §2.4.2 PKIStatusInfo: status, text, failInfo names).
+std::string refusal(TS_RESP* resp) {
+  const TS_STATUS_INFO* si = TS_RESP_get_status_info(resp);
+  const long status = ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(si));
+  if (status == TS_STATUS_GRANTED || status == TS_STATUS_GRANTED_WITH_MODS) return "";
+  static const char* const kStatus[] = {"granted", "grantedWithMods",   "rejection",
+                                        "waiting", "revocationWarning", "revocationNotification"};
+  std::string out = "the TSA did not grant a time-stamp: status ";
+  out += status >= 0 && status < 6 ? kStatus[status] : std::to_string(status);
+  if (const ASN1_BIT_STRING* fi = TS_STATUS_INFO_get0_failure_info(si)) {
+    static const std::pair<int, const char*> kFail[] = {
+        {TS_INFO_BAD_ALG, "badAlg"},
+        {TS_INFO_BAD_REQUEST, "badRequest"},
+        {TS_INFO_BAD_DATA_FORMAT, "badDataFormat"},
+        {TS_INFO_TIME_NOT_AVAILABLE, "timeNotAvailable"},
+        {TS_INFO_UNACCEPTED_POLICY, "unacceptedPolicy"},
+        {TS_INFO_UNACCEPTED_EXTENSION, "unacceptedExtension"},
+        {TS_INFO_ADD_INFO_NOT_AVAILABLE, "addInfoNotAvailable"},
+        {TS_INFO_SYSTEM_FAILURE, "systemFailure"}};
+    for (auto [bit, name] : kFail)
+      if (ASN1_BIT_STRING_get_bit(fi, bit)) out += std::string(", ") + name;
+  }
+  if (const STACK_OF(ASN1_UTF8STRING)* text = TS_STATUS_INFO_get0_text(si))
+    for (int i = 0; i < sk_ASN1_UTF8STRING_num(text); ++i) {
+      const ASN1_UTF8STRING* t = sk_ASN1_UTF8STRING_value(text, i);
+      out += ": ";
+      out.append(reinterpret_cast<const char*>(ASN1_STRING_get0_data(t)),
+                 static_cast<size_t>(ASN1_STRING_length(t)));
+    }
+  return out;
+}
+
+// Runs TS_RESP_verify_response with the anchors as the trust store and
+// reads the token's time, serial and signer on success.
+void verify_with(TS_VERIFY_CTX* ctx, TS_RESP* resp, const std::vector<X509*>& anchors, TimestampCheck& r) {
+  if (std::string why = refusal(resp); !why.empty()) {
+    r.error = why;
+    return;
+  }
+  X509_STORE* store = X509_STORE_new();
+  bool ok = store != nullptr;
+  for (X509* a : anchors) ok = ok && X509_STORE_add_cert(store, a) == 1;
+  if (!ok) {
+    X509_STORE_free(store);
+    ossl_errors();
+    r.error = "timestamp verification setup failed";
+    return;
+  }
+  TS_VERIFY_CTX_set_store(ctx, store);  // the context owns the store from here
+  if (TS_RESP_verify_response(ctx, resp) != 1) {
+    std::string e = ossl_errors();
+    r.error = "timestamp verification failed" + (e.empty() ? std::string() : ": " + e);
+    return;
+  }
+  TS_TST_INFO* info = TS_RESP_get_tst_info(resp);
+  r.gen_time_ms = asn1_time_ms(TS_TST_INFO_get_time(info));
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(TS_TST_INFO_get_serial(info), nullptr)) {
+    char* h = BN_bn2hex(bn);
+    r.serial_hex = h ? h : "";
+    OPENSSL_free(h);
+    BN_free(bn);
+  }
+  PKCS7* token = TS_RESP_get_token(resp);
+  if (STACK_OF(X509)* signers = token ? PKCS7_get0_signers(token, nullptr, 0) : nullptr) {
+    if (sk_X509_num(signers) > 0) {
+      char* line = X509_NAME_oneline(X509_get_subject_name(sk_X509_value(signers, 0)), nullptr, 0);
+      r.tsa_subject = line ? line : "";
+      OPENSSL_free(line);
+    }
+    sk_X509_free(signers);
+  }
+  ossl_errors();
+  r.ok = true;
+}
 }  // namespace
 
-std::string Tsa::stamp(std::string_view data, int64_t now_ms, std::string_view nonce) const {
-  // Build the RFC 3161 request as a client would, then answer it.
-  TS_REQ* req = TS_REQ_new();
+std::string make_timestamp_query(std::string_view data, std::string_view nonce) {
+  TsReq req(TS_REQ_new());
   TS_MSG_IMPRINT* mi = TS_MSG_IMPRINT_new();
   X509_ALGOR* algo = X509_ALGOR_new();
   ASN1_INTEGER* n = nullptr;
   const std::string digest = sha256(data);
-  bool ok = req && mi && algo && TS_REQ_set_version(req, 1) == 1 &&
+  bool ok = req && mi && algo && TS_REQ_set_version(req.get(), 1) == 1 &&
             X509_ALGOR_set0(algo, OBJ_nid2obj(NID_sha256), V_ASN1_NULL, nullptr) == 1 &&
             TS_MSG_IMPRINT_set_algo(mi, algo) == 1 &&
             TS_MSG_IMPRINT_set_msg(mi, reinterpret_cast<unsigned char*>(const_cast<char*>(digest.data())),
                                    static_cast<int>(digest.size())) == 1 &&
-            TS_REQ_set_msg_imprint(req, mi) == 1 && TS_REQ_set_cert_req(req, 1) == 1;
+            TS_REQ_set_msg_imprint(req.get(), mi) == 1 && TS_REQ_set_cert_req(req.get(), 1) == 1;
   if (ok && !nonce.empty()) {
     BIGNUM* bn = BN_bin2bn(reinterpret_cast<const unsigned char*>(nonce.data()),
                            static_cast<int>(nonce.size()), nullptr);
     n = bn ? BN_to_ASN1_INTEGER(bn, nullptr) : nullptr;
     BN_free(bn);
-    ok = n && TS_REQ_set_nonce(req, n) == 1;
+    ok = n && TS_REQ_set_nonce(req.get(), n) == 1;
   }
   X509_ALGOR_free(algo);
   TS_MSG_IMPRINT_free(mi);
   ASN1_INTEGER_free(n);
-  unsigned char* reqder = nullptr;
-  int reqlen = ok ? i2d_TS_REQ(req, &reqder) : 0;
-  TS_REQ_free(req);
-  if (reqlen <= 0) ossl_fail("TS request");
-  Bio reqbio = mem_bio(std::string_view(reinterpret_cast<char*>(reqder), static_cast<size_t>(reqlen)));
-
-  // TS_RESP_CTX is not thread-safe; one per stamp keeps concurrent requests apart.
-  TS_RESP_CTX* ctx = TS_RESP_CTX_new();
-  TimeCtx tctx{now_ms};
-  ASN1_OBJECT* policy = OBJ_txt2obj(policy_.c_str(), 1);
-  ok = ctx && policy && TS_RESP_CTX_set_signer_cert(ctx, kc_.cert.get()) == 1 &&
-       TS_RESP_CTX_set_signer_key(ctx, kc_.key.get()) == 1 && TS_RESP_CTX_set_def_policy(ctx, policy) == 1 &&
-       TS_RESP_CTX_add_md(ctx, EVP_sha256()) == 1 && TS_RESP_CTX_set_signer_digest(ctx, EVP_sha256()) == 1 &&
-       TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()) == 1 &&
-       TS_RESP_CTX_set_clock_precision_digits(ctx, 3) == 1 && TS_RESP_CTX_set_accuracy(ctx, 1, 0, 0) == 1;
-  ASN1_OBJECT_free(policy);
-  TS_RESP* resp = nullptr;
-  if (ok) {
-    TS_RESP_CTX_set_time_cb(ctx, tsa_time_cb, &tctx);
-    TS_RESP_CTX_set_serial_cb(ctx, tsa_serial_cb, nullptr);
-    resp = TS_RESP_create_response(ctx, reqbio.get());
-  }
-  OPENSSL_free(reqder);
-  TS_RESP_CTX_free(ctx);
-  if (!resp) ossl_fail("TS_RESP_create_response");
-  const long status = ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(TS_RESP_get_status_info(resp)));
-  if (status != TS_STATUS_GRANTED) {
-    TS_RESP_free(resp);
-    ossl_fail("the TSA refused to stamp");
-  }
   unsigned char* der = nullptr;
-  int len = i2d_TS_RESP(resp, &der);
-  TS_RESP_free(resp);
-  if (len <= 0) ossl_fail("i2d_TS_RESP");
+  const int len = ok ? i2d_TS_REQ(req.get(), &der) : 0;
+  if (len <= 0) ossl_fail("TS request");
   std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
   OPENSSL_free(der);
   return out;
 }
 
-TimestampCheck verify_timestamp(std::string_view tsr_der, std::string_view data, X509* ca_cert) {
+std::string Tsa::respond(std::string_view query_der, int64_t now_ms) const {
+  // OpenSSL answers undecodable input with a rejection; a caller sending
+  // something that is not a TimeStampReq at all gets a plain error instead.
+  if (!parse_ts_req(query_der)) throw InvalidInput("the body is not a DER RFC 3161 TimeStampReq");
+  Bio reqbio = mem_bio(query_der);
+  // TS_RESP_CTX is not thread-safe; one per response keeps concurrent requests apart.
+  TS_RESP_CTX* ctx = TS_RESP_CTX_new();
+  TimeCtx tctx{now_ms};
+  ASN1_OBJECT* policy = OBJ_txt2obj(policy_.c_str(), 1);
+  bool ok =
+      ctx && policy && TS_RESP_CTX_set_signer_cert(ctx, kc_.cert.get()) == 1 &&
+      TS_RESP_CTX_set_signer_key(ctx, kc_.key.get()) == 1 && TS_RESP_CTX_set_def_policy(ctx, policy) == 1 &&
+      TS_RESP_CTX_add_md(ctx, EVP_sha256()) == 1 && TS_RESP_CTX_add_md(ctx, EVP_sha384()) == 1 &&
+      TS_RESP_CTX_add_md(ctx, EVP_sha512()) == 1 && TS_RESP_CTX_set_signer_digest(ctx, EVP_sha256()) == 1 &&
+      TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()) == 1 &&
+      TS_RESP_CTX_set_clock_precision_digits(ctx, 3) == 1 && TS_RESP_CTX_set_accuracy(ctx, 1, 0, 0) == 1;
+  ASN1_OBJECT_free(policy);
+  TsResp resp;
+  if (ok) {
+    TS_RESP_CTX_set_time_cb(ctx, tsa_time_cb, &tctx);
+    TS_RESP_CTX_set_serial_cb(ctx, tsa_serial_cb, nullptr);
+    resp.reset(TS_RESP_create_response(ctx, reqbio.get()));
+  }
+  TS_RESP_CTX_free(ctx);
+  if (!resp) ossl_fail("TS_RESP_create_response");
+  unsigned char* der = nullptr;
+  const int len = i2d_TS_RESP(resp.get(), &der);
+  if (len <= 0) ossl_fail("i2d_TS_RESP");
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  ossl_errors();
+  return out;
+}
+
+std::string Tsa::stamp(std::string_view data, int64_t now_ms, std::string_view nonce) const {
+  // Build the RFC 3161 request as a client would, then answer it.
+  std::string out = respond(make_timestamp_query(data, nonce), now_ms);
+  TsResp resp = parse_ts_resp(out);
+  if (!resp ||
+      ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(TS_RESP_get_status_info(resp.get()))) != TS_STATUS_GRANTED)
+    ossl_fail("the TSA refused to stamp");
+  return out;
+}
+
+TimestampCheck verify_timestamp(std::string_view tsr_der, std::string_view data,
+                                const std::vector<X509*>& anchors) {
   TimestampCheck r;
-  const auto* p = reinterpret_cast<const unsigned char*>(tsr_der.data());
-  TS_RESP* resp = d2i_TS_RESP(nullptr, &p, static_cast<long>(tsr_der.size()));
-  if (!resp || p != reinterpret_cast<const unsigned char*>(tsr_der.data()) + tsr_der.size()) {
-    TS_RESP_free(resp);
-    ossl_errors();
+  TsResp resp = parse_ts_resp(tsr_der);
+  if (!resp) {
     r.error = "not a DER TimeStampResp";
     return r;
   }
-  TS_VERIFY_CTX* ctx = TS_VERIFY_CTX_new();
-  X509_STORE* store = X509_STORE_new();
-  std::string digest = sha256(data);
-  unsigned char* imprint = static_cast<unsigned char*>(OPENSSL_memdup(digest.data(), digest.size()));
-  bool ok = ctx && store && imprint && X509_STORE_add_cert(store, ca_cert) == 1;
-  if (ok) {
-    TS_VERIFY_CTX_set_flags(ctx, TS_VFY_VERSION | TS_VFY_SIGNATURE | TS_VFY_IMPRINT);
-    TS_VERIFY_CTX_set_store(ctx, store);  // the context owns the store from here
-    store = nullptr;
-    TS_VERIFY_CTX_set_imprint(ctx, imprint, static_cast<long>(digest.size()));  // and the imprint
-    imprint = nullptr;
-    ok = TS_RESP_verify_response(ctx, resp) == 1;
-    if (!ok) {
-      std::string e = ossl_errors();
-      r.error = "timestamp verification failed" + (e.empty() ? std::string() : ": " + e);
-    }
-  } else {
+  TsVerify ctx(TS_VERIFY_CTX_new());
+  const std::string digest = sha256(data);
+  auto* imprint = static_cast<unsigned char*>(OPENSSL_memdup(digest.data(), digest.size()));
+  if (!ctx || !imprint) {
+    OPENSSL_free(imprint);
     r.error = "timestamp verification setup failed";
+    return r;
   }
-  X509_STORE_free(store);
-  OPENSSL_free(imprint);
-  TS_VERIFY_CTX_free(ctx);
-  if (ok) {
-    TS_TST_INFO* info = TS_RESP_get_tst_info(resp);
-    r.gen_time_ms = asn1_time_ms(TS_TST_INFO_get_time(info));
-    BIGNUM* bn = ASN1_INTEGER_to_BN(TS_TST_INFO_get_serial(info), nullptr);
-    if (bn) {
-      char* h = BN_bn2hex(bn);
-      r.serial_hex = h ? h : "";
-      OPENSSL_free(h);
-      BN_free(bn);
-    }
-    r.ok = true;
-  }
-  TS_RESP_free(resp);
-  ossl_errors();
+  TS_VERIFY_CTX_set_flags(ctx.get(), TS_VFY_VERSION | TS_VFY_SIGNATURE | TS_VFY_IMPRINT);
+  TS_VERIFY_CTX_set_imprint(ctx.get(), imprint, static_cast<long>(digest.size()));  // the context owns it
+  verify_with(ctx.get(), resp.get(), anchors, r);
   return r;
+}
+
+TimestampCheck check_timestamp_reply(std::string_view reply_der, std::string_view query_der,
+                                     const std::vector<X509*>& anchors) {
+  TimestampCheck r;
+  TsReq req = parse_ts_req(query_der);
+  if (!req) throw InvalidInput("not a DER TimeStampReq");
+  TsResp resp = parse_ts_resp(reply_der);
+  if (!resp) {
+    r.error = "the reply is not a DER RFC 3161 TimeStampResp";
+    return r;
+  }
+  // Version, policy (if asked for), imprint and nonce as in the request,
+  // and the signature: everything RFC 3161 §2.4.2 asks a client to check.
+  TsVerify ctx(TS_REQ_to_TS_VERIFY_CTX(req.get(), nullptr));
+  if (!ctx) {
+    ossl_errors();
+    r.error = "timestamp verification setup failed";
+    return r;
+  }
+  TS_VERIFY_CTX_add_flags(ctx.get(), TS_VFY_SIGNATURE);
+  verify_with(ctx.get(), resp.get(), anchors, r);
+  return r;
+}
+
+std::vector<Cert> certs_from_pem_bundle(std::string_view pem) {
+  std::vector<Cert> out;
+  Bio b = mem_bio(pem);
+  while (X509* x = PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr)) out.emplace_back(x);
+  // The loop ends at the end of the text (PEM "no start line") or at a
+  // certificate that does not parse; only the first is fine.
+  const unsigned long e = ERR_peek_last_error();
+  const bool at_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+  ossl_errors();
+  if (!at_end) throw InvalidInput("a certificate in the PEM bundle does not parse");
+  if (out.empty()) throw InvalidInput("no PEM certificate found");
+  return out;
 }
 
 }  // namespace vellum::signing

@@ -67,13 +67,23 @@ struct CmsCheck {
 // smimesign, signature).
 CmsCheck cms_verify_detached(std::string_view cms_der, std::string_view content, X509* ca_cert);
 
+// An RFC 3161 TimeStampReq (DER) for SHA-256(data) with certReq set and the
+// nonce (big-endian bytes; empty = none), as `openssl ts -query` makes.
+std::string make_timestamp_query(std::string_view data, std::string_view nonce);
+
 // The RFC 3161 authority.
 class Tsa {
  public:
   Tsa(KeyAndCert kc, std::string policy_oid);
-  // A TimeStampResp (DER, status granted) whose token imprints SHA-256(data),
-  // with genTime = now_ms (millisecond precision), a random 128-bit serial,
-  // the TSA certificate included and ESSCertIDv2 (SHA-256). nonce: 8 bytes.
+  // Answers a client's TimeStampReq (DER) as an RFC 3161 server does: a
+  // TimeStampResp (DER) that grants (genTime = now_ms, millisecond
+  // precision, a random 128-bit serial, ESSCertIDv2 SHA-256, the TSA
+  // certificate when certReq is set) or rejects with a failInfo (badAlg for
+  // a digest other than SHA-256/384/512, unacceptedPolicy, ...). Throws
+  // InvalidInput when query_der is not one DER TimeStampReq.
+  std::string respond(std::string_view query_der, int64_t now_ms) const;
+  // A granted TimeStampResp (DER) whose token imprints SHA-256(data).
+  // nonce: 8 bytes.
   std::string stamp(std::string_view data, int64_t now_ms, std::string_view nonce) const;
   X509* cert() const { return kc_.cert.get(); }
   const std::string& policy() const { return policy_; }
@@ -88,9 +98,25 @@ struct TimestampCheck {
   std::string error;
   int64_t gen_time_ms = 0;
   std::string serial_hex;
+  std::string tsa_subject;  // the signing TSA certificate's subject (one line)
 };
-// Verifies a TimeStampResp (or bare token ContentInfo) over data with the CA
-// as trust anchor: signature, TSA certificate chain and purpose, imprint.
-TimestampCheck verify_timestamp(std::string_view tsr_der, std::string_view data, X509* ca_cert);
+// Verifies a TimeStampResp over data: status granted, signature by a TSA
+// certificate (extendedKeyUsage critical timeStamping) that chains to one
+// of the anchors, imprint = SHA-256(data).
+TimestampCheck verify_timestamp(std::string_view tsr_der, std::string_view data,
+                                const std::vector<X509*>& anchors);
+inline TimestampCheck verify_timestamp(std::string_view tsr_der, std::string_view data, X509* ca_cert) {
+  return verify_timestamp(tsr_der, data, std::vector<X509*>{ca_cert});
+}
+
+// Checks a TSA's reply to our query (make_timestamp_query) as an RFC 3161
+// client must: status granted, version, the same imprint and nonce as the
+// query, and a token signed by a TSA that chains to one of the anchors.
+TimestampCheck check_timestamp_reply(std::string_view reply_der, std::string_view query_der,
+                                     const std::vector<X509*>& anchors);
+
+// PEM text holding one or more certificates (a CA bundle); throws
+// InvalidInput if there is none or one does not parse.
+std::vector<Cert> certs_from_pem_bundle(std::string_view pem);
 
 }  // namespace vellum::signing

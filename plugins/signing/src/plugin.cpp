@@ -8,17 +8,24 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "audit_proof.hpp"
 #include "evidence.hpp"
 #include "keys.hpp"
 #include "pki.hpp"
 #include "statement.hpp"
+#include "tsa_client.hpp"
 #include "util.hpp"
 #include "workflow.hpp"
 
@@ -33,6 +40,15 @@ namespace sg = vellum::signing;
 constexpr const char* kDefaultPolicy = "2.25.24729656022553241721793170067521492246";
 constexpr int64_t kClientClockSkewMs = 5 * 60 * 1000;
 constexpr const char* kTokenHeader = "Vellum-Signing-Token";
+// A TimeStampReq is ~60 bytes plus optional extensions; anything near this
+// is not one.
+constexpr size_t kMaxTimestampQueryBytes = 8192;
+// Audit excerpts: records per host call, and how many records under the
+// document to look through for the signed version's own records.
+constexpr uint32_t kAuditPage = 1000;
+constexpr int kMaxDocumentAuditPages = 20;
+
+enum class TsaEndpoint { Off, Authenticated, Public };
 
 struct Config {
   std::string ca_cert_file, ca_key_file, tsa_cert_file, tsa_key_file;
@@ -40,6 +56,12 @@ struct Config {
   uint32_t default_rsa_bits = 3072;
   int64_t reminder_interval_ms = 86400000;
   int64_t sweep_interval_ms = 60000;
+  // An external TSA instead of the built-in one for new signatures.
+  std::string tsa_url, tsa_ca_file, tsa_tls_ca_file, tsa_auth_token;
+  int64_t tsa_timeout_seconds = 10;
+  // The built-in TSA as an RFC 3161 HTTP endpoint (POST /v1/signing/tsa).
+  TsaEndpoint tsa_endpoint = TsaEndpoint::Authenticated;
+  int64_t tsa_rate_per_minute = 120;
 };
 
 Config parse_config(std::string_view text) {
@@ -85,10 +107,29 @@ Config parse_config(std::string_view text) {
     else if (k == "sweep_interval_ms")
       c.sweep_interval_ms = num(100, 3600000);
     else if (k == "tsa_url")
-      throw Error(
-          VELLUM_ERR_INVALID_ARGUMENT,
-          "'tsa_url': an external time-stamp authority is not supported yet; the built-in TSA is used");
-    else
+      str(c.tsa_url);
+    else if (k == "tsa_ca_file")
+      str(c.tsa_ca_file);
+    else if (k == "tsa_tls_ca_file")
+      str(c.tsa_tls_ca_file);
+    else if (k == "tsa_auth_token")
+      str(c.tsa_auth_token);
+    else if (k == "tsa_timeout_seconds")
+      c.tsa_timeout_seconds = num(1, 120);
+    else if (k == "tsa_rate_per_minute")
+      c.tsa_rate_per_minute = num(1, 1000000);
+    else if (k == "tsa_endpoint") {
+      const std::string v = it->is_string() ? it->get<std::string>() : "";
+      if (v == "off")
+        c.tsa_endpoint = TsaEndpoint::Off;
+      else if (v == "authenticated")
+        c.tsa_endpoint = TsaEndpoint::Authenticated;
+      else if (v == "public")
+        c.tsa_endpoint = TsaEndpoint::Public;
+      else
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT,
+                    "'tsa_endpoint' must be \"off\", \"authenticated\" or \"public\"");
+    } else
       throw Error(VELLUM_ERR_INVALID_ARGUMENT, "unknown key '" + k + "'");
   }
   if (c.ca_cert_file.empty() != c.ca_key_file.empty())
@@ -97,6 +138,20 @@ Config parse_config(std::string_view text) {
     throw Error(VELLUM_ERR_INVALID_ARGUMENT, "'tsa_cert_file' and 'tsa_key_file' go together");
   if (!c.tsa_cert_file.empty() && c.ca_cert_file.empty())
     throw Error(VELLUM_ERR_INVALID_ARGUMENT, "a configured TSA needs the configured CA that issued it");
+  if (c.tsa_url.empty() &&
+      (!c.tsa_ca_file.empty() || !c.tsa_tls_ca_file.empty() || !c.tsa_auth_token.empty()))
+    throw Error(VELLUM_ERR_INVALID_ARGUMENT,
+                "'tsa_ca_file', 'tsa_tls_ca_file' and 'tsa_auth_token' are for an external TSA ('tsa_url')");
+  if (!c.tsa_url.empty() && c.tsa_ca_file.empty())
+    throw Error(VELLUM_ERR_INVALID_ARGUMENT,
+                "'tsa_url' needs 'tsa_ca_file': the CA certificates its time-stamp tokens must chain to");
+  if (!c.tsa_url.empty()) {
+    try {  // the URL's form only: nothing is contacted here
+      (void)sg::parse_tsa_url(c.tsa_url, !c.tsa_auth_token.empty());
+    } catch (const sg::InvalidInput& e) {
+      throw Error(VELLUM_ERR_INVALID_ARGUMENT, e.what());
+    }
+  }
   return c;
 }
 
@@ -135,6 +190,43 @@ bool valid_hex_id(std::string_view id) {
   return true;
 }
 
+// A token bucket per caller: `per_minute` requests a minute, in bursts of
+// up to that many. Full buckets (callers idle for a minute) are dropped
+// once many are tracked, so memory stays bounded by recent callers.
+class RateLimiter {
+ public:
+  explicit RateLimiter(int64_t per_minute) : rate_(static_cast<double>(per_minute)) {}
+  // nullopt: allowed (and counted); else how many ms until the next one is.
+  std::optional<int64_t> take(const std::string& who, int64_t now_ms) {
+    std::lock_guard lk(mu_);
+    if (buckets_.size() >= kPruneAt)
+      std::erase_if(buckets_, [&](const auto& kv) { return now_ms - kv.second.at_ms >= kMinuteMs; });
+    auto [it, fresh] = buckets_.try_emplace(who, Bucket{rate_, now_ms});
+    Bucket& b = it->second;
+    if (!fresh) {
+      const double elapsed = static_cast<double>(std::max<int64_t>(0, now_ms - b.at_ms));
+      b.tokens = std::min(rate_, b.tokens + elapsed * rate_ / kMinuteMs);
+      b.at_ms = now_ms;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(std::ceil((1 - b.tokens) * kMinuteMs / rate_));
+  }
+
+ private:
+  static constexpr double kMinuteMs = 60000;
+  static constexpr size_t kPruneAt = 10000;
+  struct Bucket {
+    double tokens;
+    int64_t at_ms;
+  };
+  double rate_;
+  std::mutex mu_;
+  std::map<std::string, Bucket> buckets_;
+};
+
 class Signing : public vellum::Plugin {
  public:
   static constexpr const char* kName = "signing";
@@ -142,6 +234,7 @@ class Signing : public vellum::Plugin {
   static constexpr const char* kDescription =
       "Signatures on exact document versions: CMS, RFC 3161 time-stamps, multi-signer requests, evidence";
   static constexpr const char* kRequires[] = {"crypto", "editor", nullptr};
+  static constexpr uint32_t kMinMinor = 3;  // audit_excerpt (evidence packages)
 
   static void validate(std::string_view config) { (void)parse_config(config); }
 
@@ -151,6 +244,25 @@ class Signing : public vellum::Plugin {
     docs_ = host().acquire<vellum_documents_v1>(VELLUM_DOCUMENTS_SERVICE, VELLUM_DOCUMENTS_MAJOR,
                                                 VELLUM_DOCUMENTS_MINOR);
     load_pki();
+    if (!cfg_.tsa_url.empty()) {
+      sg::RemoteTsaOptions o;
+      o.url = cfg_.tsa_url;
+      o.tls_ca_file = cfg_.tsa_tls_ca_file;
+      o.bearer_token = cfg_.tsa_auth_token;
+      o.timeout_seconds = static_cast<int>(cfg_.tsa_timeout_seconds);
+      o.max_skew_ms = kClientClockSkewMs;
+      try {
+        o.anchors = sg::certs_from_pem_bundle(read_text_file(cfg_.tsa_ca_file));
+      } catch (const sg::InvalidInput& e) {
+        throw Error(VELLUM_ERR_INVALID_ARGUMENT, "'tsa_ca_file' " + cfg_.tsa_ca_file + ": " + e.what());
+      }
+      remote_tsa_ = std::make_unique<sg::RemoteTsa>(std::move(o));
+      OPENSSL_cleanse(cfg_.tsa_auth_token.data(), cfg_.tsa_auth_token.size());
+      cfg_.tsa_auth_token.clear();
+    }
+    tsa_ca_pem_ = ca_pem_;
+    if (remote_tsa_)
+      for (X509* a : remote_tsa_->anchors()) tsa_ca_pem_ += sg::cert_pem(a);
     const uint32_t pub = VELLUM_ROUTE_PUBLIC;
     route("GET", "/v1/signing/ca", "The signing CA and TSA certificates", pub, [this](auto& r) { ca(r); });
     route("POST", "/v1/signing/keys", "Create or register a signing key", 0,
@@ -183,6 +295,9 @@ class Signing : public vellum::Plugin {
           [this](auto& r) { invitation_answer(r, false); });
     route("POST", "/v1/signing/verify", "Verify signatures or an evidence package", pub,
           [this](auto& r) { verify(r); });
+    if (cfg_.tsa_endpoint != TsaEndpoint::Off)
+      route("POST", "/v1/signing/tsa", "RFC 3161 time-stamping (application/timestamp-query)",
+            cfg_.tsa_endpoint == TsaEndpoint::Public ? pub : 0, [this](auto& r) { tsa_endpoint(r); });
     sweeper_ = host().timer(static_cast<uint64_t>(cfg_.sweep_interval_ms),
                             static_cast<uint64_t>(cfg_.sweep_interval_ms), [this] { sweep(); });
   }
@@ -190,6 +305,7 @@ class Signing : public vellum::Plugin {
   void stop() override {
     sweeper_.reset();
     docs_ = {};
+    remote_tsa_.reset();
   }
 
  private:
@@ -208,6 +324,9 @@ class Signing : public vellum::Plugin {
             answer_problem(req, 422, e.what());
           } catch (const sg::StateConflict& e) {
             answer_problem(req, 409, e.what());
+          } catch (const json::type_error&) {
+            // Untrusted JSON (an uploaded package, say) with a member of the wrong type.
+            answer_problem(req, 422, "a JSON member has the wrong type");
           }
         },
         flags, summary);
@@ -416,10 +535,72 @@ class Signing : public vellum::Plugin {
   }
 
   void ca(Req& req) {
-    req.json(
-        200,
-        json({{"ca_certificate", ca_pem_}, {"tsa_certificate", tsa_pem_}, {"tsa_policy", tsa_->policy()}})
-            .dump());
+    json out = {
+        {"ca_certificate", ca_pem_},
+        {"tsa_certificate", tsa_pem_},
+        {"tsa_policy", tsa_->policy()},
+        {"tsa_ca_certificates", tsa_ca_pem_},
+        {"tsa_url", remote_tsa_ ? json(remote_tsa_->url()) : json(nullptr)},
+        {"tsa_endpoint", cfg_.tsa_endpoint == TsaEndpoint::Off ? json(nullptr) : json("/v1/signing/tsa")}};
+    req.json(200, out.dump());
+  }
+
+  // ---- time-stamps: the built-in TSA, or the external one (tsa_url)
+  std::vector<X509*> extra_tsa_anchors() const {
+    return remote_tsa_ ? remote_tsa_->anchors() : std::vector<X509*>{};
+  }
+
+  // A time-stamp token over data. With an external TSA that fails, the
+  // signature fails too (nothing is stored): falling back to the built-in
+  // TSA would quietly give weaker evidence than the operator asked for.
+  std::string timestamp(std::string_view data, int64_t now) const {
+    if (!remote_tsa_) return tsa_->stamp(data, now, host().random(8));
+    try {
+      return remote_tsa_->stamp(data, host().random(8), now);
+    } catch (const sg::TsaUnavailable& e) {
+      host().warn(e.what());
+      throw HttpProblem{503, std::string(e.what()) + "; nothing was signed, try again later"};
+    } catch (const sg::TsaBadReply& e) {
+      host().warn(e.what());
+      throw HttpProblem{502, std::string(e.what()) + "; nothing was signed"};
+    }
+  }
+
+  // POST /v1/signing/tsa: RFC 3161 over HTTP (§3.4) for any client, e.g.
+  //   openssl ts -query -data f -sha256 -cert -out q.tsq
+  //   curl -H 'Content-Type: application/timestamp-query' --data-binary @q.tsq URL -o r.tsr
+  // A malformed body gets a problem; a well-formed request the TSA will not
+  // grant (another policy, SHA-1) gets an RFC 3161 rejection.
+  void tsa_endpoint(Req& req) {
+    const auto p = req.principal();
+    if (cfg_.tsa_endpoint == TsaEndpoint::Authenticated && p.is_guest())
+      throw HttpProblem{403, "guest sessions cannot use the time-stamp authority"};
+    auto type = req.header("Content-Type");
+    std::string media(type.value_or(""));
+    media = media.substr(0, media.find(';'));
+    while (!media.empty() && media.back() == ' ') media.pop_back();
+    std::transform(media.begin(), media.end(), media.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (media != "application/timestamp-query")
+      throw HttpProblem{415,
+                        "send a DER TimeStampReq as Content-Type application/timestamp-query (RFC 3161)"};
+    if (req.body().size() > kMaxTimestampQueryBytes)
+      throw HttpProblem{413,
+                        "a TimeStampReq is at most " + std::to_string(kMaxTimestampQueryBytes) + " bytes"};
+    const std::string who =
+        p.authenticated ? "user:" + std::string(p.user_id) : "ip:" + std::string(p.client_ip);
+    if (auto wait_ms = tsa_limiter_.take(who, host().now_ms())) {
+      req.set_header("Retry-After", std::to_string((*wait_ms + 999) / 1000));
+      throw HttpProblem{429, "too many time-stamp requests; at most " +
+                                 std::to_string(cfg_.tsa_rate_per_minute) + " a minute"};
+    }
+    std::string reply;
+    try {
+      reply = tsa_->respond(req.body(), host().now_ms());
+    } catch (const sg::InvalidInput& e) {
+      throw HttpProblem{400, e.what()};
+    }
+    req.respond(200, "application/timestamp-reply", reply);
   }
 
   // ---- signing core: statement → signature → CMS → time-stamp → record
@@ -494,7 +675,7 @@ class Signing : public vellum::Plugin {
       r.signature = signer.sign(r.statement_bytes);
       if (sg::cms_supported(*alg)) r.cms = sg::cms_sign_detached(priv.get(), cert.get(), r.statement_bytes);
     }
-    r.timestamp = tsa_->stamp(r.signature, now, host().random(8));
+    r.timestamp = timestamp(r.signature, now);
     return r;
   }
 
@@ -694,7 +875,11 @@ class Signing : public vellum::Plugin {
     txn.commit();
     host().audit("signing.request.create", r.resource + "/signing-request/" + r.id, VELLUM_OUTCOME_SUCCESS,
                  &req,
-                 json({{"version", r.version}, {"signers", r.signers.size()}, {"order", r.order}}).dump());
+                 json({{"version", r.version},
+                       {"content_sha256", r.content_sha256},
+                       {"signers", r.signers.size()},
+                       {"order", r.order}})
+                     .dump());
     publish("signing.request.created", r, {{"awaiting", public_request(r)["awaiting"]}});
     json out = public_request(r);
     out["invitations"] = invitations;  // shown once: deliver them to the external signers
@@ -820,6 +1005,89 @@ class Signing : public vellum::Plugin {
     req.json(200, public_request(cur->r).dump());
   }
 
+  // The audit log's records about the request, and the document's own
+  // records about the signed version (created as it, forced to it,
+  // restored into it, named), each with its RFC 6962 inclusion proof,
+  // grouped by the signed checkpoint the proofs are against (normally one;
+  // more if the log moved on between pages).
+  json audit_part(const sg::SigningRequest& r) const {
+    const std::string request_resource = r.resource + "/signing-request/" + r.id;
+    std::map<int64_t, json> groups;
+    std::set<uint64_t> seen;
+    size_t request_records = 0, version_records = 0;
+    auto collect = [&](const std::string& resource, int max_pages, auto keep, size_t& count) {
+      uint64_t after = 0;
+      for (int page = 0; page < max_pages; ++page) {
+        json x = json::parse(host().audit_excerpt(resource, after, kAuditPage));
+        if (!x["checkpoint"].is_object()) return true;
+        remember_log_key(x["checkpoint"].value("public_key_pem", ""));
+        for (auto& rec : x["records"]) {
+          const uint64_t seq = rec.at("seq");
+          if (seen.count(seq)) continue;
+          if (!keep(json::parse(rec.at("body").get<std::string>(), nullptr, false))) continue;
+          seen.insert(seq);
+          ++count;
+          json& g = groups[x["checkpoint"].at("id").get<int64_t>()];
+          if (g.is_null()) g = {{"checkpoint", x["checkpoint"]}, {"records", json::array()}};
+          g["records"].push_back(std::move(rec));
+        }
+        if (!x.value("more", false)) return true;
+        after = x.at("next_after_seq");
+      }
+      return false;
+    };
+    try {
+      collect(
+          request_resource, 1000, [](const json&) { return true; }, request_records);
+      const bool version_complete = collect(
+          r.resource, kMaxDocumentAuditPages,
+          [&](const json& b) {
+            if (!b.is_object() || b.value("resource", "") != r.resource || b.value("plugin", "") != "editor")
+              return false;
+            const json d = b.value("details", json::object());
+            if (b.value("action", "") == "editor.document.create") return r.version == 1;
+            return d.is_object() && d.contains("version") && d["version"] == r.version;
+          },
+          version_records);
+      json excerpts = json::array();
+      for (auto& [id, g] : groups) {
+        auto& recs = g["records"];
+        std::sort(recs.begin(), recs.end(),
+                  [](const json& a, const json& b) { return a.at("seq") < b.at("seq"); });
+        excerpts.push_back(std::move(g));
+      }
+      return {{"included", true},
+              {"request_resource", request_resource},
+              {"document_resource", r.resource},
+              {"request_records", request_records},
+              {"version_records", version_records},
+              {"version_records_complete", version_complete},
+              {"log_public_key", log_key()},
+              {"excerpts", std::move(excerpts)}};
+    } catch (const Error& e) {
+      host().error(std::string("evidence: the audit excerpt failed: ") + e.what());
+      throw HttpProblem{503, "the audit log cannot be read for the evidence package; try again later"};
+    }
+  }
+
+  void remember_log_key(const std::string& pem) const {
+    if (pem.empty()) return;
+    std::lock_guard lk(log_key_mu_);
+    log_key_pem_ = pem;
+  }
+  // The audit log's public key as the host reports it (the newest
+  // checkpoint's). Asked once; a third party gets it from the operator.
+  std::string log_key() const {
+    {
+      std::lock_guard lk(log_key_mu_);
+      if (!log_key_pem_.empty()) return log_key_pem_;
+    }
+    json x = json::parse(host().audit_excerpt("signing/log-key", 0, 1));
+    if (x["checkpoint"].is_object()) remember_log_key(x["checkpoint"].value("public_key_pem", ""));
+    std::lock_guard lk(log_key_mu_);
+    return log_key_pem_;
+  }
+
   void evidence(Req& req) {
     const std::string user = user_of(req);
     Loaded l = visible_request(req, user);
@@ -836,14 +1104,10 @@ class Signing : public vellum::Plugin {
         {"ca_certificate", ca_pem_},
         {"tsa_certificate", tsa_pem_},
         {"tsa_policy", tsa_->policy()},
-        {"audit",
-         {{"included", false},
-          {"reason",
-           "the plugin ABI (1.2) cannot read the host's audit log; an operator can export the records of "
-           "resource " +
-               r.resource + "/signing-request/" + r.id +
-               " with `vellumd audit export` and check them with `vellumd audit verify`"}}},
+        {"tsa_ca_certificates", tsa_ca_pem_},
+        {"audit", audit_part(r)},
         {"readme", sg::evidence_readme()}};
+    if (remote_tsa_) pkg["tsa_url"] = remote_tsa_->url();
     host().audit("signing.request.evidence", r.resource + "/signing-request/" + r.id, VELLUM_OUTCOME_SUCCESS,
                  &req, "{}");
     std::string cd = "attachment; filename=\"evidence-";
@@ -980,6 +1244,15 @@ class Signing : public vellum::Plugin {
         throw HttpProblem{422, "'evidence' has no signatures"};
       for (const auto& s : *sigs) records.push_back(s);
       result["ca_matches"] = e->value("ca_certificate", "") == ca_pem_;
+      // The audit excerpt: proofs against the checkpoints, with the key the
+      // package names; whether that is this deployment's log key is said
+      // apart (a package from another deployment has another key).
+      if (auto a = e->find("audit"); a != e->end() && a->is_object() && a->value("included", false)) {
+        const std::string key = a->value("log_public_key", "");
+        json ac = sg::check_audit_excerpts(*a, key);
+        ac["log_key_matches"] = !key.empty() && key == log_key();
+        result["audit"] = std::move(ac);
+      }
       if (!expected && e->contains("document") && (*e)["document"].is_object())
         expected = (*e)["document"].value("content_sha256", "");
     } else if (auto s = b.find("signature"); s != b.end()) {
@@ -996,7 +1269,7 @@ class Signing : public vellum::Plugin {
       json c;
       try {
         sg::SignatureRecord r = sg::record_from_json(j);
-        c = sg::check_to_json(sg::check_record(r, ca_.cert.get(), expected));
+        c = sg::check_to_json(sg::check_record(r, ca_.cert.get(), expected, extra_tsa_anchors()));
       } catch (const sg::InvalidInput& e) {
         c = {{"valid", false}, {"errors", json::array({e.what()})}};
       }
@@ -1059,10 +1332,15 @@ class Signing : public vellum::Plugin {
   }
 
   Config cfg_;
+  RateLimiter tsa_limiter_{cfg_.tsa_rate_per_minute};
   vellum::Service<vellum_documents_v1> docs_;
   sg::KeyAndCert ca_;
   std::unique_ptr<sg::Tsa> tsa_;
+  std::unique_ptr<sg::RemoteTsa> remote_tsa_;  // tsa_url: new signatures are stamped there
   std::string ca_pem_, tsa_pem_;
+  std::string tsa_ca_pem_;  // what time-stamp tokens may chain to: the CA, + tsa_ca_file
+  mutable std::mutex log_key_mu_;
+  mutable std::string log_key_pem_;  // the audit log's public key, once seen
   vellum::Handle sweeper_;
 };
 

@@ -11,6 +11,7 @@
 #include "openssl_cli.hpp"
 #include "pki.hpp"
 #include "statement.hpp"
+#include "tsa_client.hpp"
 
 using namespace vellum::signing;
 using signing_test::kAll;
@@ -189,6 +190,99 @@ TEST_CASE("RFC 3161 tokens from the built-in TSA verify with openssl ts") {
   CHECK_FALSE(verify_timestamp(bad, data, pki().ca.cert.get()).ok);
   CHECK_FALSE(verify_timestamp("junk", data, pki().ca.cert.get()).ok);
   CHECK_THROWS_AS(Tsa(make_tsa(pki().ca, "t", t), "not an oid"), InvalidInput);
+}
+
+TEST_CASE("The TSA answers RFC 3161 queries from any client, and a client checks every reply") {
+  vt::TempDir dir;
+  const int64_t t = now_ms();
+  const std::string data = "bytes to stamp";
+  vt::write_file(dir / "data", data);
+  vt::write_file(dir / "ca.pem", cert_pem(pki().ca.cert.get()));
+  // A query made by the openssl command line, answered by respond().
+  for (const char* md : {"-sha256", "-sha512"}) {
+    INFO(md);
+    REQUIRE(openssl({"ts", "-query", "-data", dir / "data", md, "-cert", "-out", dir / "q.tsq"}).exit_code ==
+            0);
+    vt::write_file(dir / "r.tsr", pki().tsa.respond(vt::read_file(dir / "q.tsq"), t));
+    auto v = openssl(
+        {"ts", "-verify", "-in", dir / "r.tsr", "-queryfile", dir / "q.tsq", "-CAfile", dir / "ca.pem"});
+    INFO(v.out << v.err);
+    CHECK(v.exit_code == 0);
+  }
+  // SHA-1 is refused the RFC 3161 way: a rejection with badAlg, not an error.
+  REQUIRE(openssl({"ts", "-query", "-data", dir / "data", "-sha1", "-out", dir / "q1.tsq"}).exit_code == 0);
+  vt::write_file(dir / "r1.tsr", pki().tsa.respond(vt::read_file(dir / "q1.tsq"), t));
+  auto text = openssl({"ts", "-reply", "-in", dir / "r1.tsr", "-text"});
+  CHECK_THAT(text.out, Catch::Contains("Status: Rejected"));
+  CHECK_THAT(text.out, Catch::Contains("unrecognized or unsupported algorithm"));
+  CHECK_THROWS_AS(pki().tsa.respond("not DER", t), InvalidInput);
+  CHECK_THROWS_AS(pki().tsa.respond(vt::read_file(dir / "q1.tsq") + "x", t), InvalidInput);
+
+  // Our own queries: openssl reads them as a client's.
+  const std::string query = make_timestamp_query(data, "nonce-01");
+  vt::write_file(dir / "ours.tsq", query);
+  auto q = openssl({"ts", "-query", "-in", dir / "ours.tsq", "-text"});
+  CHECK_THAT(q.out, Catch::Contains("sha256"));
+  CHECK_THAT(q.out, Catch::Contains("Certificate required: yes"));
+  CHECK_THAT(q.out, Catch::Contains("0x6E6F6E63652D3031"));  // the nonce
+
+  const std::vector<X509*> anchors{pki().ca.cert.get()};
+  TimestampCheck ok = check_timestamp_reply(pki().tsa.respond(query, t), query, anchors);
+  INFO(ok.error);
+  CHECK(ok.ok);
+  CHECK(ok.gen_time_ms == t);
+  CHECK_THAT(ok.tsa_subject, Catch::Contains("Vellum test TSA"));
+  // A reply to another query: same data but another nonce, or other data.
+  auto fails = [&](const std::string& reply, const std::vector<X509*>& trust, const std::string& why) {
+    TimestampCheck c = check_timestamp_reply(reply, query, trust);
+    INFO(c.error);
+    CHECK_FALSE(c.ok);
+    CHECK_THAT(c.error, Catch::Contains(why));
+  };
+  fails(pki().tsa.respond(make_timestamp_query(data, "nonce-02"), t), anchors, "nonce mismatch");
+  fails(pki().tsa.respond(make_timestamp_query("other", "nonce-01"), t), anchors, "message imprint mismatch");
+  fails(pki().tsa.respond(vt::read_file(dir / "q1.tsq"), t), anchors, "status rejection, badAlg");
+  KeyAndCert stranger = make_ca("Stranger CA", t);
+  fails(pki().tsa.respond(query, t), {stranger.cert.get()}, "certificate verify error");
+  fails("junk", anchors, "not a DER RFC 3161 TimeStampResp");
+  std::string flipped = pki().tsa.respond(query, t);
+  flipped[flipped.size() - 8] ^= 0x01;
+  fails(flipped, anchors, "timestamp verification failed");
+  // Several anchors: either CA will do.
+  CHECK(check_timestamp_reply(pki().tsa.respond(query, t), query, {stranger.cert.get(), pki().ca.cert.get()})
+            .ok);
+}
+
+TEST_CASE("PEM bundles of TSA CA certificates") {
+  KeyAndCert other = make_ca("Second CA", now_ms());
+  auto two = certs_from_pem_bundle(cert_pem(pki().ca.cert.get()) + "\n" + cert_pem(other.cert.get()));
+  REQUIRE(two.size() == 2);
+  CHECK(X509_cmp(two[1].get(), other.cert.get()) == 0);
+  CHECK_THROWS_AS(certs_from_pem_bundle(""), InvalidInput);
+  CHECK_THROWS_AS(certs_from_pem_bundle("no certificate here"), InvalidInput);
+  std::string broken = cert_pem(other.cert.get());  // a line of its base64 missing: the DER is cut
+  const size_t line2 = broken.find('\n', broken.find('\n') + 1) + 1;
+  broken.erase(line2, broken.find('\n', line2) + 1 - line2);
+  CHECK_THROWS_AS(certs_from_pem_bundle(cert_pem(pki().ca.cert.get()) + broken), InvalidInput);
+}
+
+TEST_CASE("External TSA URLs") {
+  TsaUrl u = parse_tsa_url("https://tsa.example:8443/stamp?x=1", true);
+  CHECK(u.tls);
+  CHECK(u.host == "tsa.example");
+  CHECK(u.port == "8443");
+  CHECK(u.path == "/stamp?x=1");
+  TsaUrl plain = parse_tsa_url("http://127.0.0.1/", false);
+  CHECK_FALSE(plain.tls);
+  CHECK(plain.port == "80");
+  CHECK_THROWS_AS(parse_tsa_url("ftp://tsa.example/", false), InvalidInput);
+  CHECK_THROWS_AS(parse_tsa_url("tsa.example", false), InvalidInput);
+  CHECK_THROWS_AS(parse_tsa_url("https://user:pw@tsa.example/", false), InvalidInput);
+  CHECK_THROWS_AS(parse_tsa_url("https://tsa.example/#f", false), InvalidInput);
+  CHECK_THROWS_AS(parse_tsa_url("http://tsa.example/", true), InvalidInput);  // a token in the clear
+  RemoteTsaOptions o;
+  o.url = "https://tsa.example/";
+  CHECK_THROWS_AS(RemoteTsa(std::move(o)), InvalidInput);  // no anchors
 }
 
 TEST_CASE("Signature records: every part is checked and tampering is caught") {

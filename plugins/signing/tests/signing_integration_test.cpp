@@ -9,6 +9,15 @@
 #include <openssl/ec.h>
 #include <openssl/rand.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -41,10 +50,18 @@ std::string new_root_key() {
   return sg::b64encode(k);
 }
 
-std::string config() {
-  return "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n"
+std::string config(const std::string& extra = "", const std::string& signing = "") {
+  return extra +
+         "[plugins.crypto]\nroot_key = { env = \"VELLUM_ROOT_KEY\" }\n"
          "[plugins.editor]\n"
-         "[plugins.signing]\nsweep_interval_ms = 200\n";
+         "[plugins.signing]\nsweep_interval_ms = 200\n" +
+         signing;
+}
+
+std::map<std::string, std::string> with_root_key(std::map<std::string, std::string> env,
+                                                 const std::string& key) {
+  env["VELLUM_ROOT_KEY"] = key;
+  return env;
 }
 
 std::map<std::string, std::string> auth(const std::string& t) {
@@ -59,13 +76,17 @@ int64_t now_ms() {
 
 struct Api {
   std::string root_key = new_root_key();
-  Site site{config(), kAdminEmail, kAdminPw, {{"VELLUM_ROOT_KEY", root_key}}, "Ada"};
+  Site site;
   std::unique_ptr<Vellumd> v;
   std::unique_ptr<HttpClient> c;
   std::string admin, admin_id;
   std::map<std::string, std::string> tokens, ids;
 
-  Api() {
+  // extra: TOML before the plugin tables; signing: more [plugins.signing]
+  // keys; env: more environment for vellumd.
+  explicit Api(const std::string& extra = "", const std::string& signing = "",
+               std::map<std::string, std::string> env = {})
+      : site(config(extra, signing), kAdminEmail, kAdminPw, with_root_key(std::move(env), root_key), "Ada") {
     v = site.start();
     c = std::make_unique<HttpClient>(*v);
     admin = vt::login(*c, kAdminEmail, kAdminPw);
@@ -146,6 +167,15 @@ void openssl_checks(const json& rec, const std::string& ca_pem, const TempDir& d
   auto der = openssl({"pkey", "-pubin", "-in", dir / "pub.pem", "-outform", "DER", "-out", dir / "pub.der"});
   CHECK(der.exit_code == 0);
   CHECK(sg::sha256_hex(read_file(dir / "pub.der")) == rec["key_id"]);
+}
+
+// The audit check of the evidence README (step 6), exactly as written there.
+std::string readme_audit_script(const std::string& readme) {
+  const std::string from = "# ---- audit check (POSIX sh) ----", to = "# ---- end of audit check ----";
+  const size_t a = readme.find(from), b = readme.find(to);
+  REQUIRE(a != std::string::npos);
+  REQUIRE(b != std::string::npos);
+  return readme.substr(a, b + to.size() - a) + "\n";
 }
 
 }  // namespace
@@ -247,7 +277,12 @@ TEST_CASE("Sequential three-signer request with an external signer yields a veri
   CHECK(pkg["document"]["content_sha256"] == sg::sha256_hex(kDocText));
   REQUIRE(pkg["signatures"].size() == 3);
   CHECK(pkg["request"]["state"] == "complete");
-  CHECK(pkg["audit"]["included"] == false);
+  // The audit excerpt: the request's creation and three signatures, and the
+  // editor's record of the signed version (its creation: version 1).
+  CHECK(pkg["audit"]["included"] == true);
+  CHECK(pkg["audit"]["request_records"] == 4);
+  CHECK(pkg["audit"]["version_records"] == 1);
+  CHECK(pkg["audit"]["version_records_complete"] == true);
 
   // A third party follows the package's README with jq and openssl only.
   TempDir dir;
@@ -259,6 +294,7 @@ TEST_CASE("Sequential three-signer request with an external signer yields a veri
     return r;
   };
   sh("jq -j .ca_certificate E > ca.pem");
+  sh("jq -j .tsa_ca_certificates E > tsa-ca.pem");
   for (int n = 0; n < 3; ++n) {
     const std::string N = std::to_string(n);
     const std::string alg = pkg["signatures"][n]["algorithm"];
@@ -272,7 +308,7 @@ TEST_CASE("Sequential three-signer request with an external signer yields a veri
              "rsa_mgf1_md:sha256 -verify pub.pem -signature signature.bin statement.json"
            : "openssl dgst -sha256 -verify pub.pem -signature signature.bin statement.json");
     sh("openssl verify -CAfile ca.pem -purpose smimesign cert.pem");
-    sh("openssl ts -verify -in timestamp.tsr -data signature.bin -CAfile ca.pem");
+    sh("openssl ts -verify -in timestamp.tsr -data signature.bin -CAfile tsa-ca.pem");
     sh("jq -r '.signatures[" + N + "].cms' E | base64 -d > signature.p7s");
     sh("openssl cms -verify -binary -inform DER -in signature.p7s -content statement.json -CAfile ca.pem "
        "-out "
@@ -281,12 +317,100 @@ TEST_CASE("Sequential three-signer request with an external signer yields a veri
   }
   CHECK(pkg["readme"].get<std::string>().find("openssl ts -verify") != std::string::npos);
 
+  // Step 6 of the README, literally: its audit script, with the log's public
+  // key from the operator (`vellumd audit public-key`), not from the package.
+  const std::string script = readme_audit_script(pkg["readme"]);
+  write_file(dir / "audit-check.sh", script);
+  auto pub = vt::run({vellumd_path(), "audit", "public-key", "--data-dir", api.site.data_dir()});
+  REQUIRE(pub.exit_code == 0);
+  write_file(dir / "log.pub", pub.out);
+  CHECK(pkg["audit"]["log_public_key"] == pub.out);
+  auto audit_check = [&](const std::string& package) {
+    write_file(dir / "E", package);
+    return vt::run({"/bin/sh", "-c", "cd '" + dir.path() + "' && sh audit-check.sh"});
+  };
+  {
+    auto good = audit_check(ev.body);
+    INFO(good.out << good.err);
+    CHECK(good.exit_code == 0);
+    CHECK_THAT(good.out, Catch::Contains("audit: OK"));
+  }
+  auto refused_by_script = [&](const json& bad, const std::string& why) {
+    auto r = audit_check(bad.dump(2));
+    INFO(why << ": " << r.out << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.err, Catch::Contains("audit: FAILED"));
+    return r.err;
+  };
+  auto find_record = [&](json& p, const std::string& action, const std::string& needle) -> json& {
+    for (auto& x : p["audit"]["excerpts"])
+      for (auto& r : x["records"]) {
+        const std::string body = r["body"];
+        if (body.find("\"action\":\"" + action + "\"") != std::string::npos &&
+            body.find(needle) != std::string::npos)
+          return r;
+      }
+    FAIL("no " << action << " record with " << needle);
+    throw std::logic_error("unreachable");
+  };
+  const std::string erin_sig = pkg["signatures"][1]["id"];
+  {  // a record's body changed: its leaf no longer folds to the signed root
+    json bad = pkg;
+    json& rec = find_record(bad, "signing.request.sign", erin_sig);
+    std::string body = rec["body"];
+    body.replace(body.find("\"success\""), 9, "\"failure\"");
+    rec["body"] = body;
+    CHECK_THAT(refused_by_script(bad, "body"), Catch::Contains("not in the signed log"));
+  }
+  {  // a hash of an audit path changed
+    json bad = pkg;
+    json& rec = find_record(bad, "signing.request.create", id);
+    REQUIRE_FALSE(rec["inclusion_proof"].empty());
+    std::string h = rec["inclusion_proof"][0];
+    h[0] = h[0] == '0' ? '1' : '0';
+    rec["inclusion_proof"][0] = h;
+    CHECK_THAT(refused_by_script(bad, "proof"), Catch::Contains("not in the signed log"));
+  }
+  {  // the checkpoint's signed text changed (another root)
+    json bad = pkg;
+    std::string sd = bad["audit"]["excerpts"][0]["checkpoint"]["signed_data"];
+    const size_t at = sd.find("root=") + 5;
+    sd[at] = sd[at] == '0' ? '1' : '0';
+    bad["audit"]["excerpts"][0]["checkpoint"]["signed_data"] = sd;
+    CHECK_THAT(refused_by_script(bad, "checkpoint"), Catch::Contains("signature of checkpoint"));
+  }
+  {  // a signature's record left out: every proof holds, but (c) does not
+    json bad = pkg;
+    for (auto& x : bad["audit"]["excerpts"]) {
+      json kept = json::array();
+      for (auto& r : x["records"])
+        if (r["body"].get<std::string>().find(erin_sig) == std::string::npos) kept.push_back(r);
+      x["records"] = kept;
+    }
+    CHECK_THAT(refused_by_script(bad, "omitted"), Catch::Contains("do not say what the package says"));
+  }
+  {  // another log's key: nothing verifies
+    sh("openssl genpkey -algorithm ed25519 | openssl pkey -pubout > log.pub");
+    CHECK_THAT(refused_by_script(pkg, "key"), Catch::Contains("signature of checkpoint"));
+    write_file(dir / "log.pub", pub.out);
+  }
+
   // The verification API accepts the package with the document's bytes...
   json ok =
       api.ok("POST", "/v1/signing/verify", "", {{"content", sg::b64encode(kDocText)}, {"evidence", pkg}});
   CHECK(ok["valid"] == true);
   CHECK(ok["ca_matches"] == true);
   CHECK(ok["signatures"].size() == 3);
+  CHECK(ok["audit"]["valid"] == true);
+  CHECK(ok["audit"]["records"] == 5);
+  CHECK(ok["audit"]["log_key_matches"] == true);
+  {
+    json bad = pkg;
+    json& rec = bad["audit"]["excerpts"][0]["records"][0];
+    rec["body"] = rec["body"].get<std::string>() + " ";
+    json r = api.ok("POST", "/v1/signing/verify", "", {{"evidence", bad}});
+    CHECK(r["audit"]["valid"] == false);
+  }
   // ...and refuses tampered statements, signatures, hashes and tokens.
   auto refused = [&](json bad, const json& content) {
     json body = {{"evidence", bad}};
@@ -374,35 +498,45 @@ TEST_CASE("A decline ends a request and a cancellation is audited") {
 }
 
 TEST_CASE("A request past its deadline expires and refuses signatures") {
-  Api api;
+  // The host's test clock ([testing] clock_control) moves time forward: no
+  // sleeping until a deadline, no clock of the plugin's own.
+  Api api("[testing]\nclock_control = true\n");
   const std::string doc = api.new_doc();
   const std::string bk = api.key(api.tokens["bob"], "ecdsa-p256-sha256");
   json req = api.ok("POST", "/v1/signing/requests", api.admin,
                     {{"document", doc},
                      {"signers", json::array({{{"user", api.ids["bob"]}}, {{"email", "x@y.example"}}})},
-                     {"deadline_ms", now_ms() + 4000}},
+                     {"deadline_ms", now_ms() + 10 * 60000}},
                     201);
   const std::string id = req["id"];
   const std::string link = req["invitations"][0]["token"];
-  // 4 s leave room for a slow (sanitized, loaded) server to create it; then
-  // wait for the host clock to pass the deadline (polling, no timing assertion).
-  std::string state;
-  for (int i = 0; i < 600 && state != "expired"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    state = api.ok("GET", "/v1/signing/requests/" + id, api.admin)["state"];
-  }
-  REQUIRE(state == "expired");
+  CHECK(api.ok("GET", "/v1/signing/requests/" + id, api.admin)["state"] == "pending");
+  // Only an administrator moves the clock. 20 minutes: past the deadline,
+  // within the sessions' idle limit (60 minutes).
+  api.problem("POST", "/v1/admin/clock", api.tokens["bob"], json({{"advance_ms", 1}}).dump(), 403);
+  api.ok("POST", "/v1/admin/clock", api.admin, {{"advance_ms", 20 * 60000}});
+  // Expired at once (derived from the host clock), before the sweeper runs.
+  CHECK(api.ok("GET", "/v1/signing/requests/" + id, api.admin)["state"] == "expired");
   api.problem("POST", "/v1/signing/requests/" + id + "/sign", api.tokens["bob"],
               json({{"key_id", bk}}).dump(), 409);
   api.problem("POST", "/v1/signing/invitation/sign", "", "{}", 409, {{"Vellum-Signing-Token", link}});
-  // The sweeper announces the expiry once and audits it.
+  // The sweeper (every 200 ms) announces the expiry once and audits it:
+  // poll for it, no timing assertion.
   json audit;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 300; ++i) {
     audit = api.ok("GET", "/v1/admin/audit?action=signing.request.expire", api.admin);
     if (!audit["records"].empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  CHECK(audit["records"].size() == 1);
+  REQUIRE(audit["records"].size() == 1);
+  CHECK(audit["records"][0]["resource"].get<std::string>().ends_with("/signing-request/" + id));
+  // A new request cannot have a deadline in the (moved) past.
+  api.problem("POST", "/v1/signing/requests", api.admin,
+              json({{"document", doc},
+                    {"signers", json::array({{{"user", api.ids["bob"]}}})},
+                    {"deadline_ms", now_ms() + 15 * 60000}})
+                  .dump(),
+              422);
 }
 
 TEST_CASE("A signature shows document modified since signing once a later version exists") {
@@ -554,7 +688,23 @@ TEST_CASE("check-config refuses bad signing keys and an operator-configured CA a
   CHECK_THAT(rsa.err, Catch::Contains("default_rsa_bits"));
   auto tsa = check("tsa_url = \"https://tsa.example\"");
   CHECK(tsa.exit_code != 0);
-  CHECK_THAT(tsa.err, Catch::Contains("not supported yet"));
+  CHECK_THAT(tsa.err, Catch::Contains("needs 'tsa_ca_file'"));
+  CHECK(check("tsa_url = \"https://tsa.example/tsr\"\ntsa_ca_file = \"/x.pem\"").exit_code == 0);
+  auto scheme = check("tsa_url = \"ftp://tsa.example\"\ntsa_ca_file = \"/x.pem\"");
+  CHECK(scheme.exit_code != 0);
+  CHECK_THAT(scheme.err, Catch::Contains("http:// or https://"));
+  auto clear =
+      check("tsa_url = \"http://tsa.example\"\ntsa_ca_file = \"/x.pem\"\ntsa_auth_token = \"t0k3n\"");
+  CHECK(clear.exit_code != 0);
+  CHECK_THAT(clear.err, Catch::Contains("in the clear"));
+  CHECK(clear.err.find("t0k3n") == std::string::npos);
+  auto lone = check("tsa_ca_file = \"/x.pem\"");
+  CHECK(lone.exit_code != 0);
+  CHECK_THAT(lone.err, Catch::Contains("external TSA"));
+  auto endpoint = check("tsa_endpoint = \"open\"");
+  CHECK(endpoint.exit_code != 0);
+  CHECK_THAT(endpoint.err, Catch::Contains("tsa_endpoint"));
+  CHECK(check("tsa_endpoint = \"public\"\ntsa_rate_per_minute = 5").exit_code == 0);
   CHECK(check("ca_cert_file = \"/x.pem\"").exit_code != 0);  // needs its key
 
   // An operator's CA and TSA from files.
@@ -601,4 +751,250 @@ TEST_CASE("check-config refuses bad signing keys and an operator-configured CA a
   auto bad = site.start(false);
   CHECK(bad->wait_exit() != 0);
   CHECK_THAT(bad->log(), Catch::Contains("timeStamping"));
+}
+
+namespace {
+
+// An HTTP server on a loopback port that stands in for an external RFC 3161
+// TSA at the network level: it answers each POST as `mode` says, with a
+// real TimeStampResp from OpenSSL's TS API where it answers properly.
+class FakeTsaServer {
+ public:
+  enum class Mode { Proper, Garbage, OtherData, Untrusted, ServerError, Silent };
+  std::atomic<Mode> mode{Mode::Proper};
+  sg::KeyAndCert ca = sg::make_ca("Stand-in TSA CA", now_ms());
+  sg::KeyAndCert other_ca = sg::make_ca("Untrusted CA", now_ms());
+  sg::Tsa tsa{sg::make_tsa(ca, "Stand-in TSA", now_ms()), "1.3.6.1.4.1.99999.3161"};
+  sg::Tsa untrusted{sg::make_tsa(other_ca, "Untrusted TSA", now_ms()), "1.3.6.1.4.1.99999.3161"};
+
+  FakeTsaServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 8) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeTsaServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/tsa"; }
+  int requests() const { return requests_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      answer(c);
+      ::close(c);
+    }
+  }
+  void answer(int c) {
+    std::string in;
+    char buf[4096];
+    size_t need = std::string::npos;
+    while (need == std::string::npos || in.size() < need) {
+      pollfd p{c, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) return;
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) return;
+      in.append(buf, static_cast<size_t>(n));
+      const size_t end = in.find("\r\n\r\n");
+      if (need == std::string::npos && end != std::string::npos) {
+        std::string head = in.substr(0, end);
+        std::transform(head.begin(), head.end(), head.begin(),
+                       [](unsigned char ch) { return std::tolower(ch); });
+        const size_t cl = head.find("content-length:");
+        need = end + 4 + (cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15)));
+      }
+    }
+    ++requests_;
+    const std::string query = in.substr(in.find("\r\n\r\n") + 4);
+    std::string status = "200 OK", body;
+    switch (mode.load()) {
+      case Mode::Proper:
+        body = tsa.respond(query, now_ms());
+        break;
+      case Mode::Garbage:
+        body = "this is not DER";
+        break;
+      case Mode::OtherData:  // a real token, for another query
+        body = tsa.stamp("something else", now_ms(), "12345678");
+        break;
+      case Mode::Untrusted:
+        body = untrusted.respond(query, now_ms());
+        break;
+      case Mode::ServerError:
+        status = "500 Internal Server Error";
+        body = "down for maintenance";
+        break;
+      case Mode::Silent:  // never answers; the client's timeout ends it
+        for (int i = 0; i < 100 && !stop_; ++i) {
+          pollfd p{c, POLLIN, 0};
+          if (::poll(&p, 1, 100) > 0 && ::read(c, buf, sizeof buf) <= 0) return;
+        }
+        return;
+    }
+    std::string out =
+        "HTTP/1.0 " + status +
+        "\r\nContent-Type: application/timestamp-reply\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\nConnection: close\r\n\r\n" + body;
+    (void)!::write(c, out.data(), out.size());
+  }
+
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("One vellumd is another's RFC 3161 TSA, and any RFC 3161 client can use it") {
+  // The TSA: tsa_endpoint = "authenticated" (the default), 5 stamps a minute per caller.
+  Api a("", "tsa_rate_per_minute = 5\n");
+  json info = a.ok("GET", "/v1/signing/ca", "");
+  CHECK(info["tsa_endpoint"] == "/v1/signing/tsa");
+  CHECK(info["tsa_url"].is_null());
+  TempDir dir;
+  auto sh = [&](const std::string& cmd) {
+    return vt::run({"/bin/sh", "-c", "cd '" + dir.path() + "' && " + cmd});
+  };
+  write_file(dir / "a-ca.pem", info["ca_certificate"].get<std::string>());
+  write_file(dir / "data.txt", "a document to time-stamp");
+  const std::string tsa_url = "https://127.0.0.1:" + std::to_string(a.v->port()) + "/v1/signing/tsa";
+  const std::string token = a.tokens["bob"];  // any account of A
+  // Stock tools: openssl ts makes the query, curl posts it, openssl checks the reply.
+  REQUIRE(sh("openssl ts -query -data data.txt -sha256 -cert -out q.tsq").exit_code == 0);
+  auto curl = [&](const std::string& extra, const std::string& body_file) {
+    return sh("curl -sS --cacert '" + a.v->ca_file() + "' " + extra + " --data-binary @" + body_file +
+              " -o r.out -w '%{http_code} %{content_type}' " + tsa_url);
+  };
+  const std::string query_type = "-H 'Content-Type: application/timestamp-query'";
+  auto r = curl(query_type + " -H 'Authorization: Bearer " + token + "'", "q.tsq");
+  INFO(r.out << r.err);
+  CHECK(r.out == "200 application/timestamp-reply");
+  auto v1 = sh("openssl ts -verify -in r.out -queryfile q.tsq -CAfile a-ca.pem");
+  INFO(v1.out << v1.err);
+  CHECK(v1.exit_code == 0);
+  CHECK(sh("openssl ts -verify -in r.out -data data.txt -CAfile a-ca.pem").exit_code == 0);
+  // Authenticated by default; a body that is no TimeStampReq, another media
+  // type, an oversized body: problem+json, no token.
+  CHECK(curl(query_type, "q.tsq").out.substr(0, 3) == "401");
+  const std::string bearer = " -H 'Authorization: Bearer " + token + "'";
+  write_file(dir / "junk.bin", "not a TimeStampReq");
+  CHECK(curl(query_type + bearer, "junk.bin").out == "400 application/problem+json");
+  CHECK(curl("-H 'Content-Type: application/octet-stream'" + bearer, "q.tsq").out ==
+        "415 application/problem+json");
+  write_file(dir / "big.bin", std::string(9000, 'x'));
+  CHECK(curl(query_type + bearer, "big.bin").out == "413 application/problem+json");
+  // A well-formed query the TSA does not grant (SHA-1) gets an RFC 3161 rejection.
+  REQUIRE(sh("openssl ts -query -data data.txt -sha1 -cert -out sha1.tsq").exit_code == 0);
+  CHECK(curl(query_type + bearer, "sha1.tsq").out == "200 application/timestamp-reply");
+  auto rej = sh("openssl ts -reply -in r.out -text");
+  CHECK_THAT(rej.out, Catch::Contains("Status: Rejected"));
+
+  // B stamps its signatures at A over HTTPS, trusting A's TLS certificate
+  // and A's signing CA; the API token comes from the environment.
+  const std::string b_signing =
+      "tsa_url = \"" + tsa_url + "\"\ntsa_ca_file = \"" + dir / "a-ca.pem" + "\"\ntsa_tls_ca_file = \"" +
+      a.v->ca_file() + "\"\ntsa_auth_token = { env = \"SIGNING_TSA_TOKEN\" }\ntsa_timeout_seconds = 5\n";
+  Api b("", b_signing, {{"SIGNING_TSA_TOKEN", token}});
+  json b_info = b.ok("GET", "/v1/signing/ca", "");
+  CHECK(b_info["tsa_url"] == tsa_url);
+  CHECK_THAT(b_info["tsa_ca_certificates"].get<std::string>(),
+             Catch::Contains(info["ca_certificate"].get<std::string>()));
+  const std::string doc = b.new_doc();
+  const std::string kid = b.key(b.admin, "ecdsa-p256-sha256");
+  json rec = b.ok("POST", "/v1/signing/signatures", b.admin, {{"document", doc}, {"key_id", kid}}, 201);
+  write_file(dir / "signature.bin", sg::b64decode(rec["signature"].get<std::string>()));
+  write_file(dir / "timestamp.tsr", sg::b64decode(rec["timestamp"].get<std::string>()));
+  auto ts = sh("openssl ts -verify -in timestamp.tsr -data signature.bin -CAfile a-ca.pem");
+  INFO(ts.out << ts.err);
+  CHECK(ts.exit_code == 0);
+  write_file(dir / "b-ca.pem", b.ca_pem());
+  CHECK(sh("openssl ts -verify -in timestamp.tsr -data signature.bin -CAfile b-ca.pem").exit_code != 0);
+  json checked =
+      b.ok("POST", "/v1/signing/verify", "", {{"content", sg::b64encode(kDocText)}, {"signature", rec}});
+  CHECK(checked["valid"] == true);
+  CHECK_THAT(checked["signatures"][0]["timestamp_authority"].get<std::string>(),
+             Catch::Contains("Vellum time-stamp authority"));
+  // A (with its own CA only) does not accept B's signature certificate, but
+  // the time-stamp check passes there: A issued the token.
+  json at_a = a.ok("POST", "/v1/signing/verify", "", {{"signature", rec}});
+  CHECK(at_a["signatures"][0]["checks"]["timestamp"] == true);
+  CHECK(at_a["signatures"][0]["checks"]["certificate"] == false);
+
+  // Bob's token has asked for 4 stamps (curl: good, junk, SHA-1; B's
+  // signature); the 6th within the minute is refused with Retry-After.
+  CHECK(curl(query_type + bearer, "q.tsq").out == "200 application/timestamp-reply");
+  auto limited = sh("curl -sS -D headers.txt --cacert '" + a.v->ca_file() + "' " + query_type + bearer +
+                    " --data-binary @q.tsq -o r.out -w '%{http_code}' " + tsa_url);
+  CHECK(limited.out == "429");
+  CHECK_THAT(read_file(dir / "headers.txt"), Catch::Contains("Retry-After"));
+  // Another caller still gets stamps.
+  CHECK(curl(query_type + " -H 'Authorization: Bearer " + a.tokens["carol"] + "'", "q.tsq").out ==
+        "200 application/timestamp-reply");
+
+  // A down: B refuses to sign (503), stores nothing, and says why.
+  CHECK(a.v->stop() == 0);
+  auto down =
+      b.call("POST", "/v1/signing/signatures", b.admin, json({{"document", doc}, {"key_id", kid}}).dump());
+  INFO(down.body);
+  CHECK(down.status == 503);
+  CHECK(down.header("Content-Type").find("application/problem+json") != std::string::npos);
+  CHECK_THAT(down.body, Catch::Contains("unreachable"));
+  CHECK(b.ok("GET", "/v1/signing/documents/" + doc + "/signatures", b.admin)["items"].size() == 1);
+  // The token never reaches B's log.
+  CHECK(b.v->log().find(token) == std::string::npos);
+}
+
+TEST_CASE("A bad or silent external TSA gets a clear error and no signature is stored") {
+  FakeTsaServer tsa;
+  TempDir dir;
+  write_file(dir / "tsa-ca.pem", sg::cert_pem(tsa.ca.cert.get()));
+  Api b("", "tsa_url = \"" + tsa.url() + "\"\ntsa_ca_file = \"" + dir / "tsa-ca.pem" +
+                "\"\ntsa_timeout_seconds = 2\n");
+  const std::string doc = b.new_doc();
+  const std::string kid = b.key(b.admin, "ed25519");
+  const std::string body = json({{"document", doc}, {"key_id", kid}}).dump();
+  auto refused = [&](FakeTsaServer::Mode m, int status, const std::string& why) {
+    tsa.mode = m;
+    auto r = b.call("POST", "/v1/signing/signatures", b.admin, body);
+    INFO(why << ": " << r.status << " " << r.body);
+    CHECK(r.status == status);
+    CHECK(r.header("Content-Type").find("application/problem+json") != std::string::npos);
+    CHECK_THAT(r.body, Catch::Contains(why));
+    CHECK_THAT(r.body, Catch::Contains("nothing was signed"));
+  };
+  refused(FakeTsaServer::Mode::Garbage, 502, "answered badly");
+  refused(FakeTsaServer::Mode::ServerError, 502, "answered badly");
+  refused(FakeTsaServer::Mode::OtherData, 502, "sent no valid token");
+  refused(FakeTsaServer::Mode::Untrusted, 502, "sent no valid token");
+  refused(FakeTsaServer::Mode::Silent, 503, "unreachable");
+  CHECK(b.ok("GET", "/v1/signing/documents/" + doc + "/signatures", b.admin)["items"].empty());
+  CHECK(tsa.requests() == 5);
+  // The same TSA answering properly (over plain HTTP: the token is signed,
+  // the nonce fresh) gives a signature whose token openssl accepts.
+  tsa.mode = FakeTsaServer::Mode::Proper;
+  json rec = b.ok("POST", "/v1/signing/signatures", b.admin, {{"document", doc}, {"key_id", kid}}, 201);
+  write_file(dir / "signature.bin", sg::b64decode(rec["signature"].get<std::string>()));
+  write_file(dir / "timestamp.tsr", sg::b64decode(rec["timestamp"].get<std::string>()));
+  auto ts = openssl({"ts", "-verify", "-in", dir / "timestamp.tsr", "-data", dir / "signature.bin", "-CAfile",
+                     dir / "tsa-ca.pem"});
+  INFO(ts.out << ts.err);
+  CHECK(ts.exit_code == 0);
+  json checked = b.ok("POST", "/v1/signing/verify", "", {{"signature", rec}});
+  CHECK(checked["valid"] == true);
 }
