@@ -1076,14 +1076,19 @@ class Signing : public vellum::Plugin {
     log_key_pem_ = pem;
   }
   // The audit log's public key as the host reports it (the newest
-  // checkpoint's). Asked once; a third party gets it from the operator.
+  // checkpoint's), "" if unavailable. Asked once (the call may sign a
+  // pending checkpoint); a third party gets it from the operator.
   std::string log_key() const {
     {
       std::lock_guard lk(log_key_mu_);
       if (!log_key_pem_.empty()) return log_key_pem_;
     }
-    json x = json::parse(host().audit_excerpt("signing/log-key", 0, 1));
-    if (x["checkpoint"].is_object()) remember_log_key(x["checkpoint"].value("public_key_pem", ""));
+    try {
+      json x = json::parse(host().audit_excerpt("signing/log-key", 0, 1));
+      if (x["checkpoint"].is_object()) remember_log_key(x["checkpoint"].value("public_key_pem", ""));
+    } catch (const Error& e) {
+      host().warn(std::string("the audit log's public key is unavailable: ") + e.what());
+    }
     std::lock_guard lk(log_key_mu_);
     return log_key_pem_;
   }

@@ -84,16 +84,18 @@ bool http_answered(unsigned long e) {
 }
 
 // The queued errors with their detail text (e.g. "code=404" or the
-// server's address), and whether one says the server answered (badly)
-// rather than not at all. Clears the queue.
-std::string http_errors(bool* answered) {
+// server's address); whether one says the server answered (badly) rather
+// than not at all, and whether TLS failed (e.g. an untrusted certificate).
+// Clears the queue.
+std::string http_errors(bool* answered, bool* tls_failed) {
   std::string out;
-  *answered = false;
+  *answered = *tls_failed = false;
   const char* data = nullptr;
   int flags = 0;
   char buf[256];
   while (unsigned long e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) {
     *answered = *answered || http_answered(e);
+    *tls_failed = *tls_failed || ERR_GET_LIB(e) == ERR_LIB_SSL;
     ERR_error_string_n(e, buf, sizeof buf);
     if (!out.empty()) out += "; ";
     out += buf;
@@ -185,10 +187,13 @@ std::string RemoteTsa::exchange(std::string_view query_der) const {
                                   "application/timestamp-reply", 1, kMaxReplyBytes, opt_.timeout_seconds, 0);
   sk_CONF_VALUE_pop_free(headers, X509V3_conf_free);
   if (!reply) {
-    bool answered = false;
-    std::string why = http_errors(&answered);
+    bool answered = false, tls_failed = false;
+    std::string why = http_errors(&answered, &tls_failed);
     if (why.empty()) why = "no reply";
     if (answered) throw TsaBadReply("the time-stamp authority at " + opt_.url + " answered badly: " + why);
+    if (tls_failed)
+      throw TsaUnavailable("TLS with the time-stamp authority at " + opt_.url +
+                           " failed (is 'tsa_tls_ca_file' right?): " + why);
     throw TsaUnavailable("the time-stamp authority at " + opt_.url + " is unreachable: " + why);
   }
   Bio owned(reply);
