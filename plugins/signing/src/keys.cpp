@@ -100,7 +100,7 @@ std::string key_id(EVP_PKEY* k) { return sha256_hex(spki_der(k)); }
 
 static void set_pss(EVP_PKEY_CTX* c) {
   if (EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PSS_PADDING) <= 0 ||
-      EVP_PKEY_CTX_set_rsa_pss_saltlen(c, 32) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) <= 0)
+      EVP_PKEY_CTX_set_rsa_pss_saltlen(c, 32) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(c, sha256_md()) <= 0)
     ossl_fail("RSA-PSS parameters");
 }
 
@@ -115,7 +115,7 @@ static void make_contexts(Algorithm a, EVP_PKEY* key, bool sign, EVP_PKEY_CTX** 
   }
   EVP_PKEY_CTX* c = EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
   if (!c || (sign ? EVP_PKEY_sign_init(c) : EVP_PKEY_verify_init(c)) <= 0 ||
-      EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) <= 0) {
+      EVP_PKEY_CTX_set_signature_md(c, sha256_md()) <= 0) {
     EVP_PKEY_CTX_free(c);
     ossl_fail(sign ? "sign init" : "verify init");
   }
@@ -151,12 +151,12 @@ std::string Signer::sign(std::string_view message) {
     sig.resize(len);
     return sig;
   }
-  const std::string digest = sha256(message);
+  unsigned char d[32];
+  hash_.digest(message, d);
   size_t len = 0;
-  const auto* d = reinterpret_cast<const unsigned char*>(digest.data());
-  if (EVP_PKEY_sign(pctx_, nullptr, &len, d, digest.size()) <= 0) ossl_fail("sign size");
+  if (EVP_PKEY_sign(pctx_, nullptr, &len, d, sizeof d) <= 0) ossl_fail("sign size");
   std::string sig(len, '\0');
-  if (EVP_PKEY_sign(pctx_, reinterpret_cast<unsigned char*>(sig.data()), &len, d, digest.size()) <= 0)
+  if (EVP_PKEY_sign(pctx_, reinterpret_cast<unsigned char*>(sig.data()), &len, d, sizeof d) <= 0)
     ossl_fail("sign");
   sig.resize(len);
   return sig;
@@ -180,11 +180,13 @@ bool Verifier::verify(std::string_view message, std::string_view sig) {
     r = EVP_DigestVerify(mctx_, s, sig.size(), reinterpret_cast<const unsigned char*>(message.data()),
                          message.size());
   } else {
-    const std::string digest = sha256(message);
-    r = EVP_PKEY_verify(pctx_, s, sig.size(), reinterpret_cast<const unsigned char*>(digest.data()),
-                        digest.size());
+    unsigned char d[32];
+    hash_.digest(message, d);
+    r = EVP_PKEY_verify(pctx_, s, sig.size(), d, sizeof d);
   }
-  ERR_clear_error();  // a malformed signature leaves decoding errors behind
+  // A wrong or malformed signature leaves decoding errors behind; a good
+  // one leaves none (and clearing costs ~0.2 us, 1 % of an RSA verify).
+  if (r != 1) ERR_clear_error();
   return r == 1;
 }
 

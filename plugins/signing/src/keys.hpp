@@ -53,6 +53,7 @@ class Signer {
   Pkey key_;
   EVP_PKEY_CTX* pctx_ = nullptr;  // ECDSA and RSA-PSS: sign_init done once
   EVP_MD_CTX* mctx_ = nullptr;    // Ed25519: one-shot DigestSign
+  Sha256 hash_;                   // ECDSA and RSA-PSS sign a SHA-256 digest
 };
 
 // A public key that verifies; same threading rule as Signer.
@@ -70,6 +71,7 @@ class Verifier {
   Pkey key_;
   EVP_PKEY_CTX* pctx_ = nullptr;
   EVP_MD_CTX* mctx_ = nullptr;
+  Sha256 hash_;
 };
 
 // One-off verification.

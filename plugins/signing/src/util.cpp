@@ -2,7 +2,6 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/sha.h>
 
 #include <cstdio>
 #include <ctime>
@@ -68,11 +67,37 @@ std::string b64decode(std::string_view text) {
   return out;
 }
 
+const EVP_MD* sha256_md() {
+  // Kept for the life of the process (reachable, never freed: OpenSSL's own
+  // cleanup at exit must not race a free from a static destructor).
+  static const EVP_MD* const md = [] {
+    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    if (!m) ossl_fail("EVP_MD_fetch SHA2-256");
+    return m;
+  }();
+  return md;
+}
+
 std::string sha256(std::string_view bytes) {
   std::string out(32, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-         reinterpret_cast<unsigned char*>(out.data()));
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), reinterpret_cast<unsigned char*>(out.data()), &len, sha256_md(),
+                 nullptr) != 1)
+    ossl_fail("SHA-256");
   return out;
+}
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_) ossl_fail("EVP_MD_CTX_new");
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+void Sha256::digest(std::string_view in, unsigned char out[32]) {
+  unsigned int len = 0;
+  if (EVP_DigestInit_ex2(ctx_, sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx_, in.data(), in.size()) != 1 || EVP_DigestFinal_ex(ctx_, out, &len) != 1)
+    ossl_fail("SHA-256");
 }
 
 std::string sha256_hex(std::string_view bytes) { return hex(sha256(bytes)); }
