@@ -877,6 +877,56 @@ vellum_status h_authorize_ex(vellum_plugin* self, vellum_request* req, const vel
   });
 }
 
+vellum_status h_ws_authenticate(vellum_plugin* self, vellum_conn_id conn, vellum_str token,
+                                vellum_principal_v1* out, vellum_buffer* out_storage) {
+  if (out_storage) *out_storage = vellum_buffer{};
+  return guard([&] {
+    if (!valid(self) || !out || !out_storage || out->struct_size < sizeof(uint32_t))
+      return fail(VELLUM_ERR_INVALID_ARGUMENT, "bad arguments");
+    if (!self->rt->identity) return fail(VELLUM_ERR_STATE, "no identity store");
+    if (!self->rt->hub.find(conn, self)) return fail(VELLUM_ERR_NOT_FOUND, "connection is closed");
+    auto auth = self->rt->identity->authenticate(std::string(sv(token)));
+    if (!auth) return fail(VELLUM_ERR_UNAUTHENTICATED, "invalid or expired token");  // never the token
+    std::string client_ip, user_agent;
+    vellum_status bound =
+        self->rt->hub.bind_session(conn, self, auth->session.id, auth->user.id, &client_ip, &user_agent);
+    if (bound == VELLUM_ERR_CONFLICT)
+      return fail(bound, "the connection is already authenticated with another session");
+    if (bound != VELLUM_OK) return fail(bound, "connection is closed");
+    // One allocation holds every string; the principal points into it.
+    const std::string& scopes = scopes_of(*auth);
+    const std::string* parts[] = {&auth->user.id, &auth->session.id, &scopes,
+                                  &client_ip,     &user_agent,       &auth->user.email};
+    size_t total = 0;
+    for (auto* part : parts) total += part->size();
+    auto* data = static_cast<uint8_t*>(h_alloc(total ? total : 1));
+    if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
+    vellum_str strs[6];
+    size_t at = 0;
+    for (size_t i = 0; i < 6; ++i) {
+      std::memcpy(data + at, parts[i]->data(), parts[i]->size());
+      strs[i] = vellum_str{reinterpret_cast<const char*>(data + at), parts[i]->size()};
+      at += parts[i]->size();
+    }
+    *out_storage = vellum_buffer{data, total};
+    vellum_principal_v1 p{};
+    p.struct_size = sizeof p;
+    p.authenticated = 1;
+    p.user_id = strs[0];
+    p.session_id = strs[1];
+    p.scopes = strs[2];
+    p.client_ip = strs[3];
+    p.user_agent = strs[4];
+    p.email = strs[5];
+    p.mfa_verified_at_ms = auth->session.mfa_at_ms;
+    p.session_created_at_ms = auth->session.created_ms;
+    uint32_t caller = out->struct_size;
+    std::memcpy(out, &p, std::min<size_t>(caller, sizeof p));
+    out->struct_size = caller;
+    return VELLUM_OK;
+  });
+}
+
 vellum_status h_audit_excerpt(vellum_plugin* self, vellum_str resource, uint64_t after_seq, uint32_t limit,
                               vellum_buffer* out_json) {
   if (out_json) *out_json = vellum_buffer{};
@@ -959,6 +1009,7 @@ const vellum_host_api_v1 kApi = [] {
   a.guest_session_revoke = h_guest_session_revoke;
   a.authorize_ex = h_authorize_ex;  // minor 3
   a.audit_excerpt = h_audit_excerpt;
+  a.ws_authenticate = h_ws_authenticate;  // minor 4
   return a;
 }();
 

@@ -137,9 +137,26 @@ void Router::remove_plugin(const vellum_plugin* p) {
 
 // ---------------------------------------------------------------- WebSocket hub
 void WsHub::add(vellum_conn_id id, std::weak_ptr<WsConnection> c, vellum_plugin* owner,
-                std::string session_id, std::string user_id) {
+                std::string session_id, std::string user_id, std::string client_ip, std::string user_agent) {
   std::lock_guard lk(mu_);
-  conns_[id] = Conn{std::move(c), owner, {}, std::move(session_id), std::move(user_id)};
+  conns_[id] =
+      Conn{std::move(c),         owner, {}, std::move(session_id), std::move(user_id), std::move(client_ip),
+           std::move(user_agent)};
+}
+
+vellum_status WsHub::bind_session(vellum_conn_id id, const vellum_plugin* owner,
+                                  const std::string& session_id, const std::string& user_id,
+                                  std::string* client_ip, std::string* user_agent) {
+  std::lock_guard lk(mu_);
+  auto it = conns_.find(id);
+  if (it == conns_.end() || it->second.owner != owner) return VELLUM_ERR_NOT_FOUND;
+  Conn& c = it->second;
+  if (!c.session_id.empty() && c.session_id != session_id) return VELLUM_ERR_CONFLICT;
+  c.session_id = session_id;
+  c.user_id = user_id;
+  *client_ip = c.client_ip;
+  *user_agent = c.user_agent;
+  return VELLUM_OK;
 }
 
 void WsHub::remove(vellum_conn_id id) {

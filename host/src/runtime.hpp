@@ -167,8 +167,15 @@ class WsHub {
   vellum_conn_id next_id() { return ++last_id_; }
   // session_id/user_id: the session the connection was opened with (empty
   // for public endpoints without a token); it is closed when that ends.
+  // client_ip/user_agent: from the upgrade request, for in-band authentication.
   void add(vellum_conn_id id, std::weak_ptr<WsConnection> c, vellum_plugin* owner,
-           std::string session_id = {}, std::string user_id = {});
+           std::string session_id = {}, std::string user_id = {}, std::string client_ip = {},
+           std::string user_agent = {});
+  // Binds an open connection of `owner` to a session authenticated in-band
+  // (ws_authenticate): NOT_FOUND, CONFLICT if bound to another session, or
+  // OK with the upgrade's client_ip and user_agent.
+  vellum_status bind_session(vellum_conn_id id, const vellum_plugin* owner, const std::string& session_id,
+                             const std::string& user_id, std::string* client_ip, std::string* user_agent);
   void remove(vellum_conn_id id);  // leaves all rooms
   std::shared_ptr<WsConnection> find(vellum_conn_id id, const vellum_plugin* owner) const;
   vellum_status join(const vellum_plugin* p, std::string_view room, vellum_conn_id id);
@@ -188,6 +195,7 @@ class WsHub {
     vellum_plugin* owner;
     std::set<std::string> rooms;
     std::string session_id, user_id;
+    std::string client_ip, user_agent;
   };
   std::atomic<vellum_conn_id> last_id_{0};
   mutable std::mutex mu_;

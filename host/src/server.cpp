@@ -122,8 +122,10 @@ class WsSession : public WsConnection, public std::enable_shared_from_this<WsSes
   // Runs the plugin's on_open, then completes the handshake.
   void start(http::request<http::string_body> upgrade, const std::shared_ptr<vellum_request>& vreq) {
     auto self = this->shared_from_this();
+    const std::string* ua = vreq->http.header("User-Agent");
     sh_.rt.hub.add(id_, self, ep_->plugin, vreq->auth ? vreq->auth->session.id : std::string(),
-                   vreq->auth ? vreq->auth->session.user_id : std::string());
+                   vreq->auth ? vreq->auth->session.user_id : std::string(), vreq->http.client_ip,
+                   ua ? *ua : std::string());
     take_plugin_error();
     vellum_status s = VELLUM_OK;
     if (ep_->ep.on_open) s = ep_->ep.on_open(ep_->user->user, id_, vreq.get());

@@ -244,6 +244,42 @@ TEST_CASE("a WebSocket closes with 4401 when its session is logged out", "[ident
   CHECK(d.v->stop() == 0);
 }
 
+TEST_CASE("in-band WebSocket authentication binds the socket to one session (ABI 1.4)", "[identity][ws]") {
+  Deployment d("[plugins.testkit]\n");
+  HttpClient c(*d.v);
+  auto login = d.login(c, "admin@example.com", kAdminPw);
+  std::string tok = login["token"], uid = login["user"]["id"];
+  std::string other = d.login(c, "admin@example.com", kAdminPw)["token"];
+  const std::string forged = "vls_" + std::string(40, 'x');
+  WsClient ws(*d.v, "/v1/test/ws");  // a public endpoint: no token at the upgrade
+  REQUIRE(ws.read() == "welcome");
+  ws.send("auth:" + forged);
+  CHECK(ws.read() == "unauthenticated");
+  ws.send("auth:" + tok);
+  CHECK(ws.read() == "authenticated " + uid + " read write admin ip");
+  ws.send("auth:" + tok);  // the same session again: fine
+  CHECK(ws.read() == "authenticated " + uid + " read write admin ip");
+  ws.send("auth:" + other);  // one socket, one session
+  CHECK(ws.read() == "conflict");
+  // A second socket bound to the other session stays open when the first session ends.
+  WsClient stays(*d.v, "/v1/test/ws");
+  REQUIRE(stays.read() == "welcome");
+  stays.send("auth:" + other);
+  REQUIRE(stays.read().has_value());
+  REQUIRE(c.request("POST", "/v1/auth/logout", "", bearer(tok)).status == 204);
+  CHECK(ws.read() == std::nullopt);
+  CHECK(ws.close_code() == 4401);
+  stays.send("still here");
+  CHECK(stays.read() == "still here");
+  // An ended session no longer authenticates.
+  WsClient late(*d.v, "/v1/test/ws");
+  REQUIRE(late.read() == "welcome");
+  late.send("auth:" + tok);
+  CHECK(late.read() == "unauthenticated");
+  CHECK(d.v->stop() == 0);
+  for (const auto& secret : {tok, other, forged}) CHECK(d.v->log().find(secret) == std::string::npos);
+}
+
 TEST_CASE("a kept principal is re-checked against its live session", "[identity][ws]") {
   Deployment d("[plugins.testkit]\n");
   HttpClient c(*d.v);

@@ -194,10 +194,22 @@ class Testkit : public vellum::Plugin {
       if (req.query_param("refuse")) throw vellum::Error(VELLUM_ERR_PERMISSION_DENIED, "refused by request");
       host().send(conn, "welcome", false);
     };
-    // "join:<room>", "say:<room>:<text>", "close", anything else is echoed.
+    // "join:<room>", "say:<room>:<text>", "close", "auth:<token>" (ABI 1.4
+    // in-band authentication), anything else is echoed.
     ws.on_message = [this](vellum_conn_id conn, bool binary, std::string_view data) {
       auto& h = host();
-      if (data.rfind("join:", 0) == 0) {
+      if (data.rfind("auth:", 0) == 0) {
+        try {
+          auto who = h.ws_authenticate(conn, data.substr(5));
+          h.send(conn,
+                 who ? "authenticated " + who->user_id + " " + who->scopes +
+                           (who->client_ip.empty() ? "" : " ip")
+                     : std::string("unauthenticated"),
+                 false);
+        } catch (const vellum::Error& e) {
+          h.send(conn, e.status() == VELLUM_ERR_CONFLICT ? "conflict" : "error", false);
+        }
+      } else if (data.rfind("join:", 0) == 0) {
         h.join(data.substr(5), conn);
         h.send(conn, "joined", false);
       } else if (data.rfind("say:", 0) == 0) {

@@ -128,7 +128,8 @@ H(guest_session_issue, 47);
 H(guest_session_revoke, 48);
 H(authorize_ex, 49);  // minor 3
 H(audit_excerpt, 50);
-static_assert(sizeof(vellum_host_api_v1) == 24 + 8 * 51, "host table size changed (minor 3 has 51 entries)");
+H(ws_authenticate, 51);  // minor 4
+static_assert(sizeof(vellum_host_api_v1) == 24 + 8 * 52, "host table size changed (minor 4 has 52 entries)");
 
 TEST_CASE("ABI v1.0 layout is frozen", "[abi][unit]") {
   // The static_asserts above are the test; this records the numbers.

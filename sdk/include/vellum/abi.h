@@ -57,8 +57,10 @@ extern "C" {
  *   3 — principal email and session_created_at_ms; authorize_ex (the
  *       decision with the PDP's reason and obligations); audit_excerpt
  *       (records about a resource with RFC 6962 inclusion proofs against a
- *       signed checkpoint). */
-#define VELLUM_ABI_MINOR 3
+ *       signed checkpoint).
+ *   4 — ws_authenticate (a WebSocket whose client sends its token in a
+ *       message after the upgrade, e.g. Hocuspocus's auth message). */
+#define VELLUM_ABI_MINOR 4
 
 #if defined(_WIN32)
 #define VELLUM_EXPORT __declspec(dllexport)
@@ -587,6 +589,25 @@ typedef struct vellum_host_api_v1 {
    *   it for evidence, not per request. */
   vellum_status (*audit_excerpt)(vellum_plugin* self, vellum_str resource, uint64_t after_seq, uint32_t limit,
                                  vellum_buffer* out_json);
+
+  /* ---- in-band WebSocket authentication (minor 4) ---- */
+  /* For protocols whose clients send their token in a message after the
+   * upgrade (Hocuspocus's auth message), on an endpoint registered with
+   * VELLUM_ROUTE_PUBLIC. Looks `token` up as an Authorization: Bearer token
+   * would be. If it is valid, binds `conn` to its session, as if the
+   * upgrade had carried it: the host closes the connection with 4401 when
+   * that session ends. A connection carries at most one session.
+   * *out is filled as req_principal would be for a request made with the
+   * token (client_ip and user_agent from the upgrade request, request_id
+   * empty); its strings point into *out_storage, allocated with
+   * host->alloc, which the caller frees with host->free (also on error,
+   * where it is empty).
+   * Errors: UNAUTHENTICATED (unknown, expired or revoked token; the token
+   * is never logged), CONFLICT (conn is bound to another session),
+   * NOT_FOUND (conn closed, or another plugin's), INVALID_ARGUMENT.
+   * OWNERSHIP: token borrowed. THREADS: any; reads storage. */
+  vellum_status (*ws_authenticate)(vellum_plugin* self, vellum_conn_id conn, vellum_str token,
+                                   vellum_principal_v1* out, vellum_buffer* out_storage);
 } vellum_host_api_v1;
 
 /* ------------------------------------------------------------------------ */

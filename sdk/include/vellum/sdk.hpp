@@ -617,6 +617,30 @@ class Host {
     return text;
   }
 
+  // ---- in-band WebSocket authentication (ABI minor 4)
+  // For a connection to a VELLUM_ROUTE_PUBLIC endpoint whose client sends
+  // its token in a message (Hocuspocus's auth message): nullopt if the token
+  // is not a live session's; else the principal, and the host binds the
+  // connection to that session (closed with 4401 when it ends). Throws
+  // Error(VELLUM_ERR_CONFLICT) if the connection is bound to another session.
+  std::optional<OwnedPrincipal> ws_authenticate(vellum_conn_id conn, std::string_view token) const {
+    if (api_->struct_size < offsetof(vellum_host_api_v1, ws_authenticate) + sizeof api_->ws_authenticate ||
+        !api_->ws_authenticate)
+      throw Error(VELLUM_ERR_UNSUPPORTED, "host too old for ws_authenticate (needs ABI minor 4)");
+    vellum_principal_v1 p{};
+    p.struct_size = sizeof p;
+    vellum_buffer storage{};
+    vellum_status s = api_->ws_authenticate(self_, conn, to_c(token), &p, &storage);
+    std::optional<OwnedPrincipal> who;
+    if (s == VELLUM_OK)
+      who = OwnedPrincipal(Principal{true, to_sv(p.user_id), to_sv(p.session_id), to_sv(p.scopes),
+                                     to_sv(p.client_ip), to_sv(p.user_agent), to_sv(p.request_id),
+                                     p.mfa_verified_at_ms, to_sv(p.email), p.session_created_at_ms});
+    api_->free(storage.data);
+    if (s != VELLUM_OK && s != VELLUM_ERR_UNAUTHENTICATED) check(s);
+    return who;
+  }
+
   // ---- guest sessions (ABI minor 2)
   // Returns the token (shown once). See abi.h guest_session_issue.
   std::string guest_session_issue(std::string_view subject, std::string_view scopes,
