@@ -38,8 +38,9 @@ class Editor : public vellum::Plugin {
   static constexpr const char* kDescription = "Encrypted, versioned documents and folders";
   static constexpr const char* kRequires[] = {"crypto", nullptr};
   static constexpr const char* kProvides[] = {VELLUM_DOCUMENTS_SERVICE, nullptr};
-  // Realtime sockets re-check rights with authorize_principal (ABI 1.2).
-  static constexpr uint32_t kMinMinor = 2;
+  // Realtime sockets re-check rights with authorize_principal (ABI 1.2);
+  // Hocuspocus providers authenticate in a message (ws_authenticate, 1.4).
+  static constexpr uint32_t kMinMinor = 4;
 
   static void validate(std::string_view config) { (void)parse(config); }
 

@@ -257,7 +257,8 @@ size_t Store::apply_retention(vellum::Transaction& txn, json& meta) {
 
 void Store::erase_doc(vellum::Transaction& txn, const json& meta) {
   const std::string id = meta["id"];
-  for (const char* p : {"ver/", "blob/"}) {
+  // Versions, and the realtime logs (Yjs updates, E2EE entries and snapshot).
+  for (const char* p : {"ver/", "blob/", "collab/", "e2ee/"}) {
     const std::string prefix = std::string(p) + id + "/";
     for (;;) {
       std::vector<std::string> keys;

@@ -3,7 +3,8 @@
 # Included at the end of plugins/editor/CMakeLists.txt.
 set(VELLUM_COLLAB_DIR ${CMAKE_CURRENT_LIST_DIR})
 add_library(vellum_editor_collab STATIC ${VELLUM_COLLAB_DIR}/yupdate.cpp ${VELLUM_COLLAB_DIR}/protocol.cpp
-  ${VELLUM_COLLAB_DIR}/collab.cpp)
+  ${VELLUM_COLLAB_DIR}/opaque.cpp ${VELLUM_COLLAB_DIR}/collab.cpp ${VELLUM_COLLAB_DIR}/hocuspocus.cpp
+  ${VELLUM_COLLAB_DIR}/e2ee.cpp)
 target_include_directories(vellum_editor_collab PUBLIC ${VELLUM_COLLAB_DIR} ${VELLUM_COLLAB_DIR}/..)
 target_link_libraries(vellum_editor_collab PUBLIC vellum::sdk nlohmann_json::nlohmann_json)
 set_target_properties(vellum_editor_collab PROPERTIES POSITION_INDEPENDENT_CODE ON

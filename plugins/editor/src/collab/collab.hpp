@@ -1,9 +1,11 @@
 // Realtime collaboration for the editor plugin: the y-websocket protocol on
-// /v1/collab/{id}, persistence of every accepted Yjs update (through the
-// storage barrier) before it is relayed, compaction of the stored log,
-// awareness relay, read-only viewers, revocation on sharing.changed, limits
-// and snapshots into the editor's versions. See ../../README.md,
-// "Realtime collaboration".
+// /v1/collab/{id}, Hocuspocus's multiplexed provider protocol on
+// /v1/collab-hocuspocus, and an opaque relay for end-to-end encrypted
+// documents on /v1/collab-e2ee/{id}. Every accepted update is stored
+// (through the storage barrier) before it is relayed; stored Yjs logs are
+// compacted, E2EE logs are replaced by client snapshots; awareness relay,
+// read-only viewers, revocation on sharing.changed, limits and snapshots
+// into the editor's versions. See ../../README.md, "Realtime collaboration".
 #pragma once
 
 #include <vellum/sdk.hpp>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "doc_directory.hpp"
+#include "protocol.hpp"
 
 namespace vellum::editor::collab {
 
@@ -30,6 +33,8 @@ struct Config {
   uint32_t max_connections_per_document = 256;
   uint64_t max_queued_bytes = 0;  // 0 = the host's [server] ws_max_queued_bytes
   uint32_t compact_after_updates = 500;
+  uint32_t max_documents_per_socket = 64;  // Hocuspocus: documents multiplexed on one socket
+  uint32_t e2ee_max_log_entries = 10000;   // E2EE: entries after the snapshot before appends are refused
 };
 // Throws std::invalid_argument naming the key (prefixed "collab.").
 Config parse_config(const nlohmann::json& j);
@@ -38,6 +43,7 @@ Config parse_config(const nlohmann::json& j);
 // full" and 1009 "message too big" come from the host).
 enum CloseCode : uint16_t {
   kCloseMalformed = 4400,
+  kCloseUnauthorized = 4401,  // Hocuspocus: too many failed authentications
   kCloseForbidden = 4403,
   kCloseGone = 4404,
   kCloseRateLimited = 4429,
@@ -55,34 +61,86 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  struct Doc;
-  struct Conn;
+  struct Doc;     // a Yjs document (y-websocket and Hocuspocus)
+  struct XDoc;    // an end-to-end encrypted document (opaque relay)
+  struct Member;  // one document opened on one socket
+  struct Conn;    // one socket
+  enum class Proto : uint8_t { kYjs, kHocuspocus, kE2ee };
 
  private:
+  // y-websocket, /v1/collab/{id}
   void on_open(vellum_conn_id conn, vellum::Request& req);
-  void on_message(vellum_conn_id conn, bool binary, std::string_view data);
+  void on_message(vellum_conn_id conn, std::string_view data);
+  // Hocuspocus, /v1/collab-hocuspocus (hocuspocus.cpp)
+  void hp_on_open(vellum_conn_id conn, vellum::Request& req);
+  void hp_on_message(vellum_conn_id conn, std::string_view data);
+  void hp_authenticate(vellum_conn_id conn, const std::shared_ptr<Conn>& c, std::string_view name,
+                       std::string_view token);
+  // E2EE opaque relay, /v1/collab-e2ee/{id} (e2ee.cpp)
+  void x_on_open(vellum_conn_id conn, vellum::Request& req);
+  void x_on_message(vellum_conn_id conn, std::string_view data);
+  void x_sync(vellum_conn_id conn, Member& m, uint64_t after);
+  void x_snapshot(vellum_conn_id conn, Member& m, uint64_t ref, uint64_t base, uint64_t covers,
+                  std::string_view blob);
+  void x_load(XDoc& d);
+
+  // Shared by the three protocols.
   void on_close(vellum_conn_id conn);
   void on_sharing_changed(std::string_view payload);
+  void on_trashed(std::string_view payload);
   void snapshot(vellum::Request& req);
+  // Looks the socket up; nullptr if it is unknown or closing. Applies the
+  // rate limit (closing with 4429).
+  std::shared_ptr<Conn> admit(vellum_conn_id conn);
+  void close(vellum_conn_id conn, Conn& c, uint16_t code, const std::string& reason);
+  // Registers a member of an open document, counting the limits; returns 0
+  // or the close code that refuses it. For a new socket (first member or
+  // first authentication) also counts the per-user limit.
+  uint16_t join(vellum_conn_id conn, const std::shared_ptr<Conn>& c, const std::shared_ptr<Member>& m,
+                bool count_user);
+  // Removes a member (its socket stays open for Hocuspocus) and clears its
+  // awareness. leave_room: false when the host already left every room.
+  void drop(vellum_conn_id conn, Conn& c, const std::shared_ptr<Member>& m, bool leave_room);
+  // A member that may no longer read, or whose document went to the trash.
+  void evict(vellum_conn_id conn, Conn& c, const std::shared_ptr<Member>& m, uint16_t code,
+             const std::string& reason);
+  bool recheck(const Conn& c, Member& m);
+  // Handles one y-protocols message (sync, awareness, query awareness) for
+  // a y-websocket or Hocuspocus member. raw: the message bytes.
+  void handle_yjs(vellum_conn_id conn, Conn& c, const std::shared_ptr<Member>& m, const Message& msg,
+                  std::string_view raw);
+  // Sends a y-protocols message to a member, with its document name first for Hocuspocus.
+  void send_to(vellum_conn_id conn, const Member& m, std::string_view message);
+  // Relays a y-protocols message to every other member of the document, framed for each protocol.
+  void relay(Doc& d, std::string_view message, vellum_conn_id except);
+  // Loads the document and sends the opening messages.
+  void open_yjs(vellum_conn_id conn, const std::shared_ptr<Member>& m);
 
   // may_compact: only for a document registered as open (its only writer).
   void load(Doc& d, bool may_compact);
   struct Queued;
-  void enqueue(Queued q);
+  // Queues an update for the group commit (inflight must already count it)
+  // and returns true if this thread must drain the queue.
+  bool push(Queued q);
+  void drain();
   void commit(std::vector<Queued>& batch);
   void compact(Doc& d);
   std::string current_state(Doc& d);
   std::string state_of(const std::string& id);  // open or not
-  bool recheck(Conn& c);
 
   vellum::Host host_;
   DocDirectory& docs_;
   Config cfg_;
-  std::mutex mu_;  // guards docs_, conns_, per_user_; taken before any Doc::mu
+  uint64_t sync_page_bytes_;  // E2EE: bytes of entries per sync answer
+  // Guards open_docs_, open_xdocs_, conns_, per_user_, every Conn::members
+  // and Conn::who after open; taken before any Doc::mu or XDoc::mu.
+  std::mutex mu_;
   std::map<std::string, std::shared_ptr<Doc>> open_docs_;
+  std::map<std::string, std::shared_ptr<XDoc>> open_xdocs_;
   std::map<vellum_conn_id, std::shared_ptr<Conn>> conns_;
   std::map<std::string, uint32_t> per_user_;
-  std::mutex qmu_;  // guards queue_ and committing_; never held with another lock
+  std::mutex
+      qmu_;  // guards queue_ and committing_; may be taken under a Doc::mu or XDoc::mu, never the reverse
   std::vector<Queued> queue_;
   bool committing_ = false;
   vellum::Handle sharing_sub_, trash_sub_;

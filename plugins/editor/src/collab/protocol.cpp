@@ -74,4 +74,81 @@ std::string encode_awareness(const std::vector<OwnedAwareness>& entries) {
   return e.take();
 }
 
+namespace hocuspocus {
+
+Frame parse(std::string_view data) {
+  Decoder d(data);
+  Frame f;
+  f.name = d.var_string();
+  const char* body = d.pos();
+  f.body = std::string_view(body, d.remaining());
+  f.type = d.var_uint();
+  switch (f.type) {
+    case kSync:
+    case kAwareness:
+    case kQueryAwareness:
+      f.message = collab::parse_message(f.body);
+      return f;
+    case kAuth:
+      if (d.var_uint() != kToken) throw DecodeError("auth messages from a provider carry a token");
+      f.token = d.var_string();
+      break;
+    case kStateless:
+      f.payload = d.var_string();
+      break;
+    case kClose:
+      break;
+    default:
+      throw DecodeError("unknown message type");
+  }
+  if (!d.done()) throw DecodeError("trailing bytes after message");
+  return f;
+}
+
+std::string prefix(std::string_view name) {
+  Encoder e;
+  e.var_bytes(name);
+  return e.take();
+}
+
+std::string authenticated(bool read_only) {
+  Encoder e;
+  e.var_uint(kAuth);
+  e.var_uint(kAuthenticated);
+  e.var_bytes(read_only ? "readonly" : "read-write");
+  return e.take();
+}
+
+std::string permission_denied(std::string_view reason) {
+  Encoder e;
+  e.var_uint(kAuth);
+  e.var_uint(kPermissionDenied);
+  e.var_bytes(reason);
+  return e.take();
+}
+
+std::string sync_status(bool applied) {
+  // The provider reads this with readVarInt: 0 and 1 encode the same either way.
+  Encoder e;
+  e.var_uint(kSyncStatus);
+  e.var_uint(applied ? 1 : 0);
+  return e.take();
+}
+
+std::string stateless(std::string_view payload) {
+  Encoder e;
+  e.var_uint(kStateless);
+  e.var_bytes(payload);
+  return e.take();
+}
+
+std::string close(std::string_view reason) {
+  Encoder e;
+  e.var_uint(kClose);
+  e.var_bytes(reason);
+  return e.take();
+}
+
+}  // namespace hocuspocus
+
 }  // namespace vellum::editor::collab

@@ -41,4 +41,46 @@ struct OwnedAwareness {
 };
 std::string encode_awareness(const std::vector<OwnedAwareness>& entries);
 
+// Hocuspocus's provider protocol (@hocuspocus/provider and server 3.x,
+// types.ts, OutgoingMessage.ts, common/auth.ts): every message starts with
+// the document name (varString), then an outer type. Sync, awareness and
+// query-awareness continue exactly as y-protocols messages do; the others
+// are Hocuspocus's own.
+namespace hocuspocus {
+
+enum Type : uint8_t {
+  kSync = 0,
+  kAwareness = 1,
+  kAuth = 2,
+  kQueryAwareness = 3,
+  kStateless = 5,
+  kClose = 7,
+  kSyncStatus = 8,
+};
+// Inner types of kAuth: the client's token, the server's answers.
+enum AuthType : uint8_t { kToken = 0, kPermissionDenied = 1, kAuthenticated = 2 };
+
+struct Frame {
+  std::string_view name;  // the document name (valid UTF-8)
+  uint64_t type = 0;
+  std::string_view body;     // after the name: a y-protocols message for kSync/kAwareness/kQueryAwareness
+  collab::Message message;   // parsed body for those three types
+  std::string_view token;    // kAuth
+  std::string_view payload;  // kStateless (valid UTF-8)
+};
+// Throws DecodeError for truncated input, unknown types, trailing bytes, or
+// an auth message that is not a token.
+Frame parse(std::string_view data);
+
+// The name prefix every message to a document's provider starts with.
+std::string prefix(std::string_view name);
+// Messages without the prefix (append them to it).
+std::string authenticated(bool read_only);  // scope "readonly" or "read-write"
+std::string permission_denied(std::string_view reason);
+std::string sync_status(bool applied);
+std::string stateless(std::string_view payload);
+std::string close(std::string_view reason);
+
+}  // namespace hocuspocus
+
 }  // namespace vellum::editor::collab

@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -175,4 +177,42 @@ TEST_CASE("a client that cannot keep up is disconnected and others are not") {
   Collab t(
       "collab = { max_queued_bytes = 65536, max_messages_per_second = 100000, message_burst = 100000 }\n");
   t.node("backpressure.mjs");
+}
+
+TEST_CASE("Hocuspocus providers multiplex documents on one socket with in-message tokens") {
+  Collab t;
+  t.node("hocuspocus.mjs");
+  REQUIRE(t.v->stop() == 0);
+  // Tokens travel in auth messages: none of them may reach the log.
+  for (const auto& token : {t.admin, t.bob, t.carol, std::string("vls_") + std::string(40, 'x')})
+    CHECK(t.v->log().find(token) == std::string::npos);
+}
+
+TEST_CASE("end-to-end encrypted documents: opaque relay, client compaction, restart, no plaintext stored") {
+  Collab t("collab = { max_messages_per_second = 5000, message_burst = 10000 }\n");
+  const std::string out = t.node("e2ee.mjs", {{"PHASE", "write"}});
+  INFO(out);
+  const json written = json::parse(out);
+  REQUIRE(written["head"].get<uint64_t>() > 100);
+  t.restart();
+  t.node("e2ee.mjs", {{"PHASE", "read"}, {"EXPECT", out}});
+  REQUIRE(t.v->stop() == 0);
+  // The clients' text never reached the server in the clear: not in any file
+  // of the data directory, nor in the log.
+  const std::string marker = "Zyzzyva-plaintext-marker-4711";
+  size_t files = 0;
+  for (auto& f : std::filesystem::recursive_directory_iterator(t.site->data_dir())) {
+    if (!f.is_regular_file()) continue;
+    std::ifstream in(f.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(bytes.find(marker) == std::string::npos);
+    ++files;
+  }
+  CHECK(files > 0);
+  CHECK(t.v->log().find(marker) == std::string::npos);
+}
+
+TEST_CASE("end-to-end encrypted documents: a bounded log and checked snapshots") {
+  Collab t("collab = { e2ee_max_log_entries = 5 }\n");
+  t.node("e2ee.mjs", {{"PHASE", "limits"}});
 }
