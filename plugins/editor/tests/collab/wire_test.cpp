@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lib0.hpp"
+#include "opaque.hpp"
 #include "protocol.hpp"
 #include "yupdate.hpp"
 
@@ -88,6 +89,79 @@ TEST_CASE("y-websocket messages parse strictly") {
   CHECK_THROWS_AS(parse_message(bytes({0, 0, 1, 0, 9})), DecodeError);  // trailing bytes
   CHECK_THROWS_AS(parse_message(permission_denied("x")), DecodeError);  // clients send no auth
   CHECK(permission_denied("no") == bytes({2, 0, 2, 'n', 'o'}));
+}
+
+TEST_CASE("Hocuspocus frames: the document name first, then the message") {
+  namespace hp = hocuspocus;
+  const std::string doc = hp::prefix("d1");
+  CHECK(doc == bytes({2, 'd', '1'}));
+  // A y-protocols sync step 1 after the name parses as one.
+  const std::string step1 = doc + sync_step1(bytes({0}));
+  auto f = hp::parse(step1);
+  CHECK(f.name == "d1");
+  CHECK(f.type == hp::kSync);
+  CHECK(f.message.sync_type == kSyncStep1);
+  CHECK(f.body == sync_step1(bytes({0})));
+  // The provider's auth message: type 2, token 0, the token.
+  const std::string auth = doc + bytes({2, 0, 3, 't', 'o', 'k'});  // results are views into the input
+  f = hp::parse(auth);
+  CHECK(f.type == hp::kAuth);
+  CHECK(f.token == "tok");
+  const std::string stateless = doc + hp::stateless("hi");
+  f = hp::parse(stateless);
+  CHECK(f.type == hp::kStateless);
+  CHECK(f.payload == "hi");
+  CHECK(hp::parse(doc + bytes({7})).type == hp::kClose);
+  CHECK_THROWS_AS(hp::parse(doc + bytes({2, 1, 0})), DecodeError);        // a client's "permission denied"
+  CHECK_THROWS_AS(hp::parse(doc + bytes({4, 0, 0, 1, 0})), DecodeError);  // SyncReply: server to server only
+  CHECK_THROWS_AS(hp::parse(doc + bytes({8, 1})), DecodeError);        // sync status: server to client only
+  CHECK_THROWS_AS(hp::parse(doc + bytes({7, 0})), DecodeError);        // trailing bytes
+  CHECK_THROWS_AS(hp::parse(bytes({5, 'd'})), DecodeError);            // truncated name
+  CHECK_THROWS_AS(hp::parse(bytes({1, 0xff, 0})), DecodeError);        // name not UTF-8
+  CHECK_THROWS_AS(hp::parse(doc + bytes({0, 0, 5, 1})), DecodeError);  // bad inner y-protocols message
+  // Server messages, without the prefix.
+  CHECK(hp::authenticated(true) == bytes({2, 2, 8, 'r', 'e', 'a', 'd', 'o', 'n', 'l', 'y'}));
+  CHECK(hp::permission_denied("no") == bytes({2, 1, 2, 'n', 'o'}));
+  CHECK(hp::sync_status(true) == bytes({8, 1}));
+  CHECK(hp::sync_status(false) == bytes({8, 0}));
+  CHECK(hp::close("x") == bytes({7, 1, 'x'}));
+}
+
+TEST_CASE("opaque relay messages parse strictly and never look inside blobs") {
+  namespace op = opaque;
+  auto m = op::parse_client(bytes({0, 0x96, 0x01}));
+  CHECK(m.type == op::kSync);
+  CHECK(m.after == 150);
+  const std::string append = bytes({1, 7, 3, 0xde, 0xad, 0xbe});  // blobs are views into the input
+  m = op::parse_client(append);
+  CHECK(m.type == op::kAppend);
+  CHECK(m.ref == 7);
+  CHECK(m.blob == bytes({0xde, 0xad, 0xbe}));
+  const std::string snapshot = bytes({2, 1, 4, 9, 1, 0xff});
+  m = op::parse_client(snapshot);
+  CHECK(m.type == op::kSnapshot);
+  CHECK(m.ref == 1);
+  CHECK(m.base == 4);
+  CHECK(m.covers == 9);
+  CHECK(m.blob == bytes({0xff}));
+  m = op::parse_client(bytes({3, 0}));  // presence cleared
+  CHECK(m.type == op::kAwareness);
+  CHECK(m.blob.empty());
+  CHECK_THROWS_AS(op::parse_client(bytes({1, 7, 0})), DecodeError);        // empty append
+  CHECK_THROWS_AS(op::parse_client(bytes({2, 1, 0, 1, 0})), DecodeError);  // empty snapshot
+  CHECK_THROWS_AS(op::parse_client(bytes({1, 7, 5, 1})), DecodeError);     // blob beyond the message
+  CHECK_THROWS_AS(op::parse_client(bytes({0, 1, 0})), DecodeError);        // trailing bytes
+  CHECK_THROWS_AS(op::parse_client(bytes({4})), DecodeError);              // unknown type
+  CHECK_THROWS_AS(op::parse_client(bytes({0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})),
+                  DecodeError);  // beyond 2^53
+  CHECK(op::welcome(true, 3, 0, 12) == bytes({0, 1, 1, 3, 0, 12}));
+  CHECK(op::entry(300, "ab") == bytes({2, 0xac, 0x02, 2, 'a', 'b'}));
+  CHECK(op::synced(5, 9, true) == bytes({3, 5, 9, 1}));
+  CHECK(op::denied(2, op::kLogFull, "x") == bytes({8, 2, 2, 1, 'x'}));
+  const std::string rec = op::snapshot_record(1000, bytes({0, 1, 2}));
+  auto [covers, blob] = op::parse_snapshot_record(rec);
+  CHECK(covers == 1000);
+  CHECK(blob == bytes({0, 1, 2}));
 }
 
 TEST_CASE("awareness updates parse and encode") {
