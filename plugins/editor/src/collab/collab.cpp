@@ -88,9 +88,10 @@ Config parse_config(const json& j) {
   if (j.is_null()) return c;
   if (!j.is_object()) throw std::invalid_argument("collab: expected a table");
   static const std::set<std::string> known = {
-      "max_message_bytes",        "max_messages_per_second",      "message_burst",
-      "max_connections_per_user", "max_connections_per_document", "max_queued_bytes",
-      "compact_after_updates",    "max_documents_per_socket",     "e2ee_max_log_entries"};
+      "max_message_bytes",          "max_messages_per_second",      "message_burst",
+      "max_connections_per_user",   "max_connections_per_document", "max_queued_bytes",
+      "compact_after_updates",      "max_documents_per_socket",     "e2ee_max_log_entries",
+      "max_unauthenticated_sockets"};
   for (auto& [k, v] : j.items())
     if (!known.count(k)) throw std::invalid_argument("collab: unknown key '" + k + "'");
   c.max_message_bytes = get_uint(j, "max_message_bytes", c.max_message_bytes, 1024, 1ull << 30);
@@ -110,6 +111,8 @@ Config parse_config(const json& j) {
       static_cast<uint32_t>(get_uint(j, "compact_after_updates", c.compact_after_updates, 2, 10000000));
   c.max_documents_per_socket =
       static_cast<uint32_t>(get_uint(j, "max_documents_per_socket", c.max_documents_per_socket, 1, 100000));
+  c.max_unauthenticated_sockets = static_cast<uint32_t>(
+      get_uint(j, "max_unauthenticated_sockets", c.max_unauthenticated_sockets, 1, 10000000));
   c.e2ee_max_log_entries =
       static_cast<uint32_t>(get_uint(j, "e2ee_max_log_entries", c.e2ee_max_log_entries, 1, 100000000));
   return c;
@@ -315,6 +318,7 @@ uint16_t Server::join(vellum_conn_id conn, const std::shared_ptr<Conn>& c, const
   if (m->doc) (m->proto == Proto::kYjs ? m->doc->yjs_members : m->doc->hocuspocus_members)++;
   if (count_user) {
     ++per_user_[c->who.user_id];
+    if (c->proto == Proto::kHocuspocus) --unauthenticated_;
     c->authenticated = true;
   }
   c->members[m->doc_id] = m;
@@ -391,6 +395,7 @@ void Server::on_close(vellum_conn_id conn) {
     c = it->second;
     conns_.erase(it);
     if (c->authenticated && --per_user_[c->who.user_id] == 0) per_user_.erase(c->who.user_id);
+    if (!c->authenticated && c->proto == Proto::kHocuspocus) --unauthenticated_;
     open_count = conns_.size();
     for (auto& [name, m] : c->members) members.push_back(m);
   }

@@ -33,8 +33,9 @@ struct Config {
   uint32_t max_connections_per_document = 256;
   uint64_t max_queued_bytes = 0;  // 0 = the host's [server] ws_max_queued_bytes
   uint32_t compact_after_updates = 500;
-  uint32_t max_documents_per_socket = 64;  // Hocuspocus: documents multiplexed on one socket
-  uint32_t e2ee_max_log_entries = 10000;   // E2EE: entries after the snapshot before appends are refused
+  uint32_t max_documents_per_socket = 64;       // Hocuspocus: documents multiplexed on one socket
+  uint32_t max_unauthenticated_sockets = 1024;  // Hocuspocus: sockets before their first authentication
+  uint32_t e2ee_max_log_entries = 10000;        // E2EE: entries after the snapshot before appends are refused
 };
 // Throws std::invalid_argument naming the key (prefixed "collab.").
 Config parse_config(const nlohmann::json& j);
@@ -132,15 +133,16 @@ class Server {
   DocDirectory& docs_;
   Config cfg_;
   uint64_t sync_page_bytes_;  // E2EE: bytes of entries per sync answer
-  // Guards open_docs_, open_xdocs_, conns_, per_user_, every Conn::members
+  // Guards open_docs_, open_xdocs_, conns_, per_user_, unauthenticated_, every Conn::members
   // and Conn::who after open; taken before any Doc::mu or XDoc::mu.
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Doc>> open_docs_;
   std::map<std::string, std::shared_ptr<XDoc>> open_xdocs_;
   std::map<vellum_conn_id, std::shared_ptr<Conn>> conns_;
   std::map<std::string, uint32_t> per_user_;
-  std::mutex
-      qmu_;  // guards queue_ and committing_; may be taken under a Doc::mu or XDoc::mu, never the reverse
+  uint32_t unauthenticated_ = 0;  // Hocuspocus sockets not yet counted in per_user_
+  // Guards queue_ and committing_; may be taken under a Doc::mu or XDoc::mu, never the reverse.
+  std::mutex qmu_;
   std::vector<Queued> queue_;
   bool committing_ = false;
   vellum::Handle sharing_sub_, trash_sub_;

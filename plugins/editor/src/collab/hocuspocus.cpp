@@ -27,9 +27,15 @@ void Server::hp_on_open(vellum_conn_id conn, vellum::Request&) {
   size_t open_count = 0;
   {
     std::lock_guard<std::mutex> l(mu_);
-    conns_[conn] = c;
-    open_count = conns_.size();
+    // Anyone may open this endpoint: until a socket authenticates, the
+    // sockets without a user share one bound.
+    if (unauthenticated_ < cfg_.max_unauthenticated_sockets) {
+      ++unauthenticated_;
+      conns_[conn] = c;
+      open_count = conns_.size();
+    }
   }
+  if (!open_count) return host_.close(conn, kCloseTooManyForUser, "too many unauthenticated connections");
   m_connections_.record(static_cast<double>(open_count));
 }
 

@@ -216,3 +216,8 @@ TEST_CASE("end-to-end encrypted documents: a bounded log and checked snapshots")
   Collab t("collab = { e2ee_max_log_entries = 5 }\n");
   t.node("e2ee.mjs", {{"PHASE", "limits"}});
 }
+
+TEST_CASE("Hocuspocus limits: anonymous sockets and documents per socket") {
+  Collab t("collab = { max_unauthenticated_sockets = 2, max_documents_per_socket = 1 }\n");
+  t.node("hocuspocus-limits.mjs");
+}
