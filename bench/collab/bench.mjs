@@ -51,7 +51,10 @@ function postJson (url, body, headers, ca) {
   })
 }
 
-async function startVellum (docs, base = tmpdir(), tls = false) {
+// tls: serve with TLS (the development certificate, trusted by the harness).
+// hocuspocus: speak Hocuspocus's protocol to vellumd's /v1/collab-hocuspocus
+// (the token in the auth message) instead of y-websocket's.
+async function startVellum (docs, base = tmpdir(), { tls = false, hocuspocus = false } = {}) {
   const dir = mkdtempSync(join(base, 'vellum-bench-'))
   const env = { ...process.env, VELLUM_ROOT_KEY: randomBytes(32).toString('base64') }
   const cfg = `[server]\ntls = ${tls}\nthreads = 2\n[log]\nlevel = "warn"\n` +
@@ -81,7 +84,9 @@ async function startVellum (docs, base = tmpdir(), tls = false) {
     name: 'vellum',
     pid: proc.pid,
     docs: ids,
-    connect: (doc) => new Client(`${url.replace(/^http/, 'ws')}/v1/collab/${doc}?access_token=${token}`, null, { ca }),
+    connect: (doc) => hocuspocus
+      ? new Client(`${url.replace(/^http/, 'ws')}/v1/collab-hocuspocus`, doc, { token, ca })
+      : new Client(`${url.replace(/^http/, 'ws')}/v1/collab/${doc}?access_token=${token}`, null, { ca }),
     stop: async () => { proc.kill('SIGTERM'); await new Promise((resolve) => proc.on('exit', resolve)); rmSync(dir, { recursive: true, force: true }) }
   }
 }
@@ -106,9 +111,10 @@ async function startHocuspocus (docs) {
 // ---- one client: y-websocket framing, or Hocuspocus's (document name first)
 
 class Client {
-  constructor (url, hocusDoc, { apply = true, ca } = {}) {
+  constructor (url, hocusDoc, { apply = true, token = 'bench', ca } = {}) {
     this.doc = new Y.Doc()
     this.hocus = hocusDoc
+    this.token = token
     this.apply = apply
     this.synced = false
     this.onLatency = null
@@ -130,7 +136,7 @@ class Client {
       const e = this.encoder()
       encoding.writeVarUint(e, 2) // auth
       encoding.writeVarUint(e, 0) // token
-      encoding.writeVarString(e, 'bench')
+      encoding.writeVarString(e, this.token)
       this.ws.send(encoding.toUint8Array(e))
     }
     this.send(0, 0, Y.encodeStateVector(this.doc))
@@ -251,14 +257,22 @@ async function scenario3 (start) {
 
 // vellum-tmpfs: the same server with its data on tmpfs, where fsync costs
 // nothing: the server's own cost without the disk's commit latency.
-// vellum-tls: TLS as deployed (scenario 3 only by default: the harness's TLS cost would dominate 1 and 2).
-const servers = { vellum: startVellum, 'vellum-tmpfs': (n) => startVellum(n, '/dev/shm'), 'vellum-tls': (n) => startVellum(n, tmpdir(), true), hocuspocus: startHocuspocus }
-if (process.env.SERVERS) for (const k of Object.keys(servers)) if (!process.env.SERVERS.split(',').includes(k)) delete servers[k]
+// vellum-tls: TLS as deployed (opt-in; the harness's own TLS cost would weigh on scenarios 1 and 2).
+// vellum-hocuspocus(-tmpfs): the same server, driven through its Hocuspocus endpoint.
+const servers = {
+  vellum: startVellum,
+  'vellum-tmpfs': (n) => startVellum(n, '/dev/shm'),
+  'vellum-tls': (n) => startVellum(n, tmpdir(), { tls: true }),
+  'vellum-hocuspocus': (n) => startVellum(n, tmpdir(), { hocuspocus: true }),
+  'vellum-hocuspocus-tmpfs': (n) => startVellum(n, '/dev/shm', { hocuspocus: true }),
+  hocuspocus: startHocuspocus
+}
+const chosen = process.env.SERVERS ? process.env.SERVERS.split(',') : ['vellum', 'vellum-tmpfs', 'hocuspocus']
+for (const k of Object.keys(servers)) if (!chosen.includes(k)) delete servers[k]
 const results = {}
 for (const [name, fn] of [['1', scenario1], ['2', scenario2], ['3', scenario3]]) {
   if (!ONLY.includes(name)) continue
   for (const [sname, start] of Object.entries(servers)) {
-    if (sname === 'vellum-tls' && !process.env.SERVERS && name !== '3') continue
     const runs = []
     for (let r = 0; r < RUNS; r++) {
       const res = await fn(start)

@@ -279,6 +279,17 @@ void Server::close(vellum_conn_id conn, Conn& c, uint16_t code, const std::strin
   host_.close(conn, code, reason);
 }
 
+void Server::close(vellum_conn_id conn, uint16_t code, const std::string& reason) {
+  std::shared_ptr<Conn> c;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = conns_.find(conn);
+    if (it != conns_.end()) c = it->second;
+  }
+  if (c) c->closing = true;
+  host_.close(conn, code, reason);
+}
+
 uint16_t Server::join(vellum_conn_id conn, const std::shared_ptr<Conn>& c, const std::shared_ptr<Member>& m,
                       bool count_user) {
   std::lock_guard<std::mutex> l(mu_);
@@ -322,6 +333,7 @@ uint16_t Server::join(vellum_conn_id conn, const std::shared_ptr<Conn>& c, const
     c->authenticated = true;
   }
   c->members[m->doc_id] = m;
+  if (m->proto != Proto::kHocuspocus) c->single = m;
   conns_[conn] = c;
   return 0;
 }
@@ -596,59 +608,58 @@ void Server::handle_yjs(vellum_conn_id conn, Conn& c, const std::shared_ptr<Memb
 
 // ---------------------------------------------------------------- y-websocket endpoint
 
-void Server::on_open(vellum_conn_id conn, vellum::Request& req) {
+std::shared_ptr<Server::Member> Server::accept(vellum_conn_id conn, vellum::Request& req, Proto proto) {
   const std::string id(req.param("id").value_or(""));
   auto info = valid_id(id) ? docs_.find(id) : std::nullopt;
   if (!info || info->trashed) throw Error(VELLUM_ERR_NOT_FOUND, "no such document");
   // A caller who may not read gets the same answer as for a missing id.
   if (!host_.authorize(req, "read", info->resource, info->owner))
     throw Error(VELLUM_ERR_NOT_FOUND, "no such document");
-  if (info->e2ee)
+  if (info->e2ee && proto != Proto::kE2ee)
     throw Error(VELLUM_ERR_CONFLICT, "an end-to-end encrypted document is served by /v1/collab-e2ee/{id}");
+  if (!info->e2ee && proto == Proto::kE2ee)
+    throw Error(VELLUM_ERR_CONFLICT, "not an end-to-end encrypted document: it is served by /v1/collab/{id}");
   auto c = std::make_shared<Conn>();
-  c->proto = Proto::kYjs;
+  c->proto = proto;
   c->who = vellum::OwnedPrincipal(req.principal());
   c->tokens = cfg_.message_burst;
   c->refill_ms = host_.now_ms();
   auto m = std::make_shared<Member>();
-  m->proto = Proto::kYjs;
+  m->proto = proto;
   m->doc_id = id;
   m->resource = info->resource;
   m->owner = info->owner;
   m->can_write = may_write_scope(c->who) && host_.authorize(req, "write", info->resource, info->owner);
-
   if (uint16_t refuse = join(conn, c, m, true)) {
     // Accept, then close with a code and reason the client can show (a
     // refused upgrade reaches browsers as an anonymous error).
     host_.close(conn, refuse,
                 refuse == kCloseTooManyForUser ? "too many connections for this user"
                                                : "too many connections for this document");
-    return;
+    return nullptr;
   }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    m_connections_.record(static_cast<double>(conns_.size()));
-  }
+  std::lock_guard<std::mutex> l(mu_);
+  m_connections_.record(static_cast<double>(conns_.size()));
+  return m;
+}
+
+void Server::on_open(vellum_conn_id conn, vellum::Request& req) {
+  auto m = accept(conn, req, Proto::kYjs);
+  if (!m) return;
   try {
     open_yjs(conn, m);
   } catch (const std::exception& e) {
     // The connection stays accepted (on_close cleans up): tell the client why.
     host_.error(std::string("collab: cannot load a document: ") + e.what());
-    close(conn, *c, kCloseStorage, "the document cannot be loaded");
+    close(conn, kCloseStorage, "the document cannot be loaded");
   }
 }
 
 void Server::on_message(vellum_conn_id conn, std::string_view data) {
   auto c = admit(conn);
-  if (!c) return;
-  std::shared_ptr<Member> m;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (c->members.empty()) return;
-    m = c->members.begin()->second;
-  }
+  if (!c || !c->single) return;
   try {
-    handle_yjs(conn, *c, m, parse_message(data), data);
+    handle_yjs(conn, *c, c->single, parse_message(data), data);
   } catch (const DecodeError& e) {
     close(conn, *c, kCloseMalformed, std::string("malformed message: ") + e.what());
   }

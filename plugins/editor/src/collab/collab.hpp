@@ -90,10 +90,16 @@ class Server {
   void on_sharing_changed(std::string_view payload);
   void on_trashed(std::string_view payload);
   void snapshot(vellum::Request& req);
+  // Opens a socket for one document whose token came with the upgrade
+  // (y-websocket, E2EE): the document must exist, be readable and be served
+  // by this protocol (404, 409); then the limits. nullptr if refused (the
+  // socket is then accepted and closed with the limit's code).
+  std::shared_ptr<Member> accept(vellum_conn_id conn, vellum::Request& req, Proto proto);
   // Looks the socket up; nullptr if it is unknown or closing. Applies the
   // rate limit (closing with 4429).
   std::shared_ptr<Conn> admit(vellum_conn_id conn);
   void close(vellum_conn_id conn, Conn& c, uint16_t code, const std::string& reason);
+  void close(vellum_conn_id conn, uint16_t code, const std::string& reason);
   // Registers a member of an open document, counting the limits; returns 0
   // or the close code that refuses it. For a new socket (first member or
   // first authentication) also counts the per-user limit.

@@ -47,34 +47,8 @@ void Server::x_load(XDoc& d) {
 }
 
 void Server::x_on_open(vellum_conn_id conn, vellum::Request& req) {
-  const std::string id(req.param("id").value_or(""));
-  auto info = valid_id(id) ? docs_.find(id) : std::nullopt;
-  if (!info || info->trashed) throw Error(VELLUM_ERR_NOT_FOUND, "no such document");
-  if (!host_.authorize(req, "read", info->resource, info->owner))
-    throw Error(VELLUM_ERR_NOT_FOUND, "no such document");
-  if (!info->e2ee)
-    throw Error(VELLUM_ERR_CONFLICT, "not an end-to-end encrypted document: it is served by /v1/collab/{id}");
-  auto c = std::make_shared<Conn>();
-  c->proto = Proto::kE2ee;
-  c->who = vellum::OwnedPrincipal(req.principal());
-  c->tokens = cfg_.message_burst;
-  c->refill_ms = host_.now_ms();
-  auto m = std::make_shared<Member>();
-  m->proto = Proto::kE2ee;
-  m->doc_id = id;
-  m->resource = info->resource;
-  m->owner = info->owner;
-  m->can_write = may_write_scope(c->who) && host_.authorize(req, "write", info->resource, info->owner);
-  if (uint16_t refuse = join(conn, c, m, true)) {
-    host_.close(conn, refuse,
-                refuse == kCloseTooManyForUser ? "too many connections for this user"
-                                               : "too many connections for this document");
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    m_connections_.record(static_cast<double>(conns_.size()));
-  }
+  auto m = accept(conn, req, Proto::kE2ee);
+  if (!m) return;
   try {
     XDoc& d = *m->xdoc;
     std::lock_guard<std::mutex> l(d.mu);
@@ -84,19 +58,14 @@ void Server::x_on_open(vellum_conn_id conn, vellum::Request& req) {
     host_.send(conn, opaque::welcome(m->can_write, m->peer, d.snapshot_seq, d.head));
   } catch (const std::exception& e) {
     host_.error(std::string("collab: cannot load an end-to-end encrypted document: ") + e.what());
-    close(conn, *c, kCloseStorage, "the document cannot be loaded");
+    close(conn, kCloseStorage, "the document cannot be loaded");
   }
 }
 
 void Server::x_on_message(vellum_conn_id conn, std::string_view data) {
   auto c = admit(conn);
-  if (!c) return;
-  std::shared_ptr<Member> m;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (c->members.empty()) return;
-    m = c->members.begin()->second;
-  }
+  if (!c || !c->single) return;
+  const std::shared_ptr<Member>& m = c->single;
   XDoc& d = *m->xdoc;
   try {
     const opaque::ClientMessage msg = opaque::parse_client(data);

@@ -86,6 +86,9 @@ struct Server::Conn {
   // By document id (y-websocket, E2EE: exactly one; Hocuspocus: the
   // documents authenticated on this socket); changed under Server::mu_.
   std::map<std::string, std::shared_ptr<Member>, std::less<>> members;
+  // y-websocket and E2EE: the one member, set before the socket is
+  // published in conns_ and never changed (read without a lock).
+  std::shared_ptr<Member> single;
   // on_message only (never concurrent for one connection).
   double tokens = 0;  // rate limit bucket
   int64_t refill_ms = 0;
