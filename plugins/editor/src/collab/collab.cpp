@@ -332,8 +332,10 @@ uint16_t Server::join(vellum_conn_id conn, const std::shared_ptr<Conn>& c, const
     if (c->proto == Proto::kHocuspocus) --unauthenticated_;
     c->authenticated = true;
   }
-  c->members[m->doc_id] = m;
-  if (m->proto != Proto::kHocuspocus) c->single = m;
+  if (m->proto == Proto::kHocuspocus)
+    c->members[m->doc_id] = m;
+  else
+    c->single = m;
   conns_[conn] = c;
   return 0;
 }
@@ -409,7 +411,7 @@ void Server::on_close(vellum_conn_id conn) {
     if (c->authenticated && --per_user_[c->who.user_id] == 0) per_user_.erase(c->who.user_id);
     if (!c->authenticated && c->proto == Proto::kHocuspocus) --unauthenticated_;
     open_count = conns_.size();
-    for (auto& [name, m] : c->members) members.push_back(m);
+    c->each_member([&](const std::shared_ptr<Member>& m) { members.push_back(m); });
   }
   m_connections_.record(static_cast<double>(open_count));
   for (auto& m : members) drop(conn, *c, m, false);
@@ -441,8 +443,9 @@ void Server::on_sharing_changed(std::string_view payload) {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [conn, c] : conns_) {
       if (!c->authenticated || !(subjects.empty() || subjects.count(c->who.user_id))) continue;
-      for (auto& [name, m] : c->members)
+      c->each_member([&](const std::shared_ptr<Member>& m) {
         if (prefix.empty() || path_within(m->resource, prefix)) affected.push_back({conn, c, m});
+      });
     }
   }
   for (auto& [conn, c, m] : affected) {
@@ -473,8 +476,9 @@ void Server::on_trashed(std::string_view payload) {
   {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [conn, c] : conns_)
-      for (auto& [name, m] : c->members)
+      c->each_member([&](const std::shared_ptr<Member>& m) {
         if (m->doc_id == id) victims.emplace_back(conn, c, m);
+      });
   }
   for (auto& [conn, c, m] : victims) evict(conn, *c, m, kCloseGone, "the document was moved to the trash");
 }
@@ -753,8 +757,9 @@ void Server::commit(std::vector<Queued>& batch) {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto& [conn, c] : conns_)
-        for (auto& [name, m] : c->members)
+        c->each_member([&, conn = conn](const std::shared_ptr<Member>& m) {
           if (m->xdoc == x) victims.push_back(conn);
+        });
       auto it = open_xdocs_.find(x->id);
       if (it != open_xdocs_.end() && it->second == x) open_xdocs_.erase(it);
     }

@@ -83,12 +83,18 @@ struct Server::Conn {
   vellum::OwnedPrincipal who;
   bool authenticated = false;  // counted in per_user_, under Server::mu_
   std::atomic<bool> closing{false};
-  // By document id (y-websocket, E2EE: exactly one; Hocuspocus: the
-  // documents authenticated on this socket); changed under Server::mu_.
+  // Hocuspocus: the documents authenticated on this socket, by id;
+  // changed under Server::mu_.
   std::map<std::string, std::shared_ptr<Member>, std::less<>> members;
-  // y-websocket and E2EE: the one member, set before the socket is
-  // published in conns_ and never changed (read without a lock).
+  // y-websocket and E2EE: the one member (no map node per socket), set
+  // before the socket is published in conns_ and never changed.
   std::shared_ptr<Member> single;
+  // Every member; under Server::mu_ for Hocuspocus sockets.
+  template <class F>
+  void each_member(F&& f) const {
+    if (single) f(single);
+    for (auto& [id, m] : members) f(m);
+  }
   // on_message only (never concurrent for one connection).
   double tokens = 0;  // rate limit bucket
   int64_t refill_ms = 0;
