@@ -83,6 +83,10 @@ class Decoder {
     if (n > remaining()) throw DecodeError("count exceeds message");
     return n;
   }
+  // The end of a message: nothing may follow.
+  void finish() const {
+    if (!done()) throw DecodeError("trailing bytes after message");
+  }
   // Skips one lib0 "any" value (writeAny), checking its structure.
   void skip_any(int depth = 0);
 

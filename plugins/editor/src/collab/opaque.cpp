@@ -30,7 +30,7 @@ ClientMessage parse_client(std::string_view data) {
     default:
       throw DecodeError("unknown message type");
   }
-  if (!d.done()) throw DecodeError("trailing bytes after message");
+  d.finish();
   return m;
 }
 

@@ -26,7 +26,7 @@ Message parse_message(std::string_view data) {
     default:
       throw DecodeError("unknown message type");
   }
-  if (!d.done()) throw DecodeError("trailing bytes after message");
+  d.finish();
   return m;
 }
 
@@ -101,7 +101,7 @@ Frame parse(std::string_view data) {
     default:
       throw DecodeError("unknown message type");
   }
-  if (!d.done()) throw DecodeError("trailing bytes after message");
+  d.finish();
   return f;
 }
 
