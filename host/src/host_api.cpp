@@ -786,6 +786,15 @@ vellum_status h_authorize_principal(vellum_plugin* self, const vellum_principal_
   });
 }
 
+// Copies bytes into a buffer the caller frees with host->free.
+vellum_status hand_over(const std::string& bytes, vellum_buffer* out) {
+  auto* data = static_cast<uint8_t*>(h_alloc(bytes.size()));
+  if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
+  std::memcpy(data, bytes.data(), bytes.size());
+  *out = vellum_buffer{data, bytes.size()};
+  return VELLUM_OK;
+}
+
 // Subjects become part of a user id and of store keys: keep them plain.
 bool valid_guest_subject(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
@@ -816,11 +825,7 @@ vellum_status h_guest_session_issue(vellum_plugin* self, vellum_str subject, vel
     user_id += sv(subject);
     auto res = self->rt->identity->issue_guest_session(
         user_id, std::string(sv(scopes)), std::string(sv(display_name)), static_cast<uint64_t>(ttl_ms));
-    auto* data = static_cast<uint8_t*>(h_alloc(res.token.size()));
-    if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
-    std::memcpy(data, res.token.data(), res.token.size());
-    *out_token = vellum_buffer{data, res.token.size()};
-    return VELLUM_OK;
+    return hand_over(res.token, out_token);
   });
 }
 
@@ -868,10 +873,8 @@ vellum_status h_authorize_ex(vellum_plugin* self, vellum_request* req, const vel
       s = decide_kept(self, who, action, resource, owner, &text);
     }
     if (out_json && (s == VELLUM_OK || s == VELLUM_ERR_PERMISSION_DENIED) && !text.empty()) {
-      auto* data = static_cast<uint8_t*>(h_alloc(text.size()));
-      if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
-      std::memcpy(data, text.data(), text.size());
-      *out_json = vellum_buffer{data, text.size()};
+      vellum_status copied = hand_over(text, out_json);
+      if (copied != VELLUM_OK) return copied;
     }
     return s;
   });
@@ -944,11 +947,7 @@ vellum_status h_audit_excerpt(vellum_plugin* self, vellum_str resource, uint64_t
       spdlog::error("plugin {}: audit excerpt failed: {}", self->name, e.what());
       return fail(VELLUM_ERR_UNAVAILABLE, "the audit log cannot be read");
     }
-    auto* data = static_cast<uint8_t*>(h_alloc(text.size()));
-    if (!data) return fail(VELLUM_ERR_INTERNAL, "out of memory");
-    std::memcpy(data, text.data(), text.size());
-    *out_json = vellum_buffer{data, text.size()};
-    return VELLUM_OK;
+    return hand_over(text, out_json);
   });
 }
 
