@@ -258,21 +258,7 @@ size_t Store::apply_retention(vellum::Transaction& txn, json& meta) {
 void Store::erase_doc(vellum::Transaction& txn, const json& meta) {
   const std::string id = meta["id"];
   // Versions, and the realtime logs (Yjs updates, E2EE entries and snapshot).
-  for (const char* p : {"ver/", "blob/", "collab/", "e2ee/"}) {
-    const std::string prefix = std::string(p) + id + "/";
-    for (;;) {
-      std::vector<std::string> keys;
-      vellum::Host::ScanOptions o;
-      o.prefix = prefix;
-      o.limit = 1000;
-      txn.scan(o, [&](std::string_view k, std::string_view, uint64_t) {
-        keys.emplace_back(k);
-        return true;
-      });
-      if (keys.empty()) break;
-      for (auto& k : keys) txn.erase(k);
-    }
-  }
+  for (const char* p : {"ver/", "blob/", "collab/", "e2ee/"}) txn.erase_all(std::string(p) + id + "/");
   if (txn.get("lock/" + id)) txn.erase("lock/" + id);
   txn.erase("own/" + meta["owner"].get<std::string>() + "/" + id);
   if (meta["folder"].is_string()) txn.erase("in/" + meta["folder"].get<std::string>() + "/" + id);

@@ -779,6 +779,23 @@ class Transaction {
     host_.erase(key, expected, live());
   }
   bool scan(const Host::ScanOptions& o, const Host::ScanFn& fn) const { return host_.scan(o, fn, live()); }
+  // Erases every key under `prefix` (and before `end`, if given) in pages
+  // of 1000, within this transaction.
+  void erase_all(std::string_view prefix, std::string_view end = {}) const {
+    Host::ScanOptions o;
+    o.prefix = prefix;
+    o.end = end;
+    o.limit = 1000;
+    for (;;) {
+      std::vector<std::string> keys;
+      scan(o, [&](std::string_view k, std::string_view, uint64_t) {
+        keys.emplace_back(k);
+        return true;
+      });
+      if (keys.empty()) return;
+      for (auto& k : keys) erase(k);
+    }
+  }
   void commit() { host_.check(host_.api()->txn_commit(host_.self(), std::exchange(txn_, nullptr))); }
   void rollback() noexcept {
     if (txn_) host_.api()->txn_rollback(host_.self(), std::exchange(txn_, nullptr));

@@ -217,20 +217,7 @@ void Server::x_snapshot(vellum_conn_id conn, Member& m, uint64_t ref, uint64_t b
     txn.put(snapshot_key(d.id), opaque::snapshot_record(covers, blob),
             current ? current->version : VELLUM_VERSION_ABSENT);
     const std::string prefix = log_prefix(d.id);
-    const std::string end = prefix + pad20(covers + 1);
-    for (;;) {
-      std::vector<std::string> keys;
-      vellum::Host::ScanOptions o;
-      o.prefix = prefix;
-      o.end = end;
-      o.limit = 1000;
-      txn.scan(o, [&](std::string_view k, std::string_view, uint64_t) {
-        keys.emplace_back(k);
-        return true;
-      });
-      if (keys.empty()) break;
-      for (auto& k : keys) txn.erase(k);
-    }
+    txn.erase_all(prefix, prefix + pad20(covers + 1));
     txn.commit();
   }
   d.snapshot_seq = covers;
